@@ -1,0 +1,255 @@
+//! Requests: the URL turned into a connection [`Target`], and the exact
+//! bytes of the request head and body.
+
+use url::{Host, Position, Url};
+
+use crate::Error;
+
+/// The User-Agent we send by default: `wfetch/VERSION`.
+pub const USER_AGENT: &str = concat!("wfetch/", env!("CARGO_PKG_VERSION"));
+
+/// A user header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserHeader {
+    pub name: String,
+    pub value: String,
+    /// Remove the default header of this name instead of adding one (curl's `-H 'Name:'`).
+    pub remove: bool,
+}
+
+/// A request to encode.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    pub method: String,
+    /// An absolute http:// or https:// URL.
+    pub url: String,
+    pub headers: Vec<UserHeader>,
+    pub body: Option<Vec<u8>>,
+    /// Send `HTTP/1.0` in the request line.
+    pub http10: bool,
+    /// Add `Accept-Encoding: gzip, deflate, br`.
+    pub compressed: bool,
+}
+
+/// The scheme of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where to connect and what to ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: Scheme,
+    /// The host to connect to: a name, an IPv4 literal, or an IPv6 literal
+    /// without brackets.
+    pub host: String,
+    pub port: u16,
+    /// The request-target: path and query, never empty (at least "/").
+    pub path_and_query: String,
+    /// The Host header value: host (IPv6 in brackets) plus `:port` when
+    /// the port is not the scheme's default.
+    pub authority: String,
+}
+
+impl Target {
+    /// The origin (scheme, host, port), for same-origin checks.
+    pub fn origin(&self) -> (Scheme, &str, u16) {
+        (self.scheme, &self.host, self.port)
+    }
+}
+
+/// Parse an absolute http/https URL into a target. The fragment is dropped.
+/// Errors: [`Error::InvalidUrl`] (including a missing host or port 0),
+/// [`Error::UnsupportedScheme`].
+///
+/// ```text
+/// http-URI  = "http"  "://" authority path-abempty [ "?" query ]   ; RFC 9110 4.2.1
+/// https-URI = "https" "://" authority path-abempty [ "?" query ]   ; RFC 9110 4.2.2
+/// origin-form = absolute-path [ "?" query ]                        ; RFC 9112 3.2.1
+/// ```
+pub fn parse_target(url: &str) -> Result<Target, Error> {
+    let parsed = Url::parse(url).map_err(|e| Error::InvalidUrl(format!("{e}: {url:?}")))?;
+    target_of(&parsed)
+}
+
+/// [`parse_target`] for an already parsed URL.
+pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
+    let (scheme, default_port) = match url.scheme() {
+        "http" => (Scheme::Http, 80),
+        "https" => (Scheme::Https, 443),
+        other => return Err(Error::UnsupportedScheme(other.to_string())),
+    };
+    let (host, authority_host) = match url.host() {
+        Some(Host::Ipv6(addr)) => (addr.to_string(), format!("[{addr}]")),
+        Some(Host::Ipv4(addr)) => (addr.to_string(), addr.to_string()),
+        Some(Host::Domain(d)) if !d.is_empty() => (d.to_string(), d.to_string()),
+        _ => {
+            return Err(Error::InvalidUrl(format!(
+                "missing host: {:?}",
+                url.as_str()
+            )))
+        }
+    };
+    // The url crate drops a port equal to the scheme's default.
+    let port = url.port().unwrap_or(default_port);
+    if port == 0 {
+        return Err(Error::InvalidUrl(format!("port 0: {:?}", url.as_str())));
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{authority_host}:{p}"),
+        None => authority_host,
+    };
+    let path_and_query = match &url[Position::BeforePath..Position::AfterQuery] {
+        "" => "/".to_string(),
+        pq if pq.starts_with('?') => format!("/{pq}"),
+        pq => pq.to_string(),
+    };
+    Ok(Target {
+        scheme,
+        host,
+        port,
+        path_and_query,
+        authority,
+    })
+}
+
+/// The exact bytes of the request: request line, headers, blank line, body.
+///
+/// Header order: `Host`, `User-Agent`, `Accept`, (`Accept-Encoding` when
+/// compressed), then the user headers in order, then `Content-Length` when
+/// there is a body and the user did not give one. A user header whose name
+/// matches a default (case-insensitively) replaces that default (it is
+/// then sent at the user's position); `remove` drops the default.
+/// Credentials in the URL (`user:pass@`) become `Authorization: Basic`
+/// unless the user gave an Authorization header.
+///
+/// ```text
+/// request-line = method SP request-target SP HTTP-version CRLF   ; RFC 9112 3
+/// field-line   = field-name ":" OWS field-value OWS               ; RFC 9112 5
+/// method       = token                                            ; RFC 9110 9.1
+/// field-name   = token                                            ; RFC 9110 5.1
+/// ```
+pub fn build_request(req: &Request) -> Result<(Target, Vec<u8>), Error> {
+    let url = Url::parse(&req.url).map_err(|e| Error::InvalidUrl(format!("{e}: {:?}", req.url)))?;
+    let target = target_of(&url)?;
+    if !is_token(&req.method) {
+        return Err(Error::InvalidMethod(req.method.clone()));
+    }
+    for h in &req.headers {
+        if !is_token(&h.name) {
+            return Err(Error::InvalidHeader(format!(
+                "name {:?} is not a token",
+                h.name
+            )));
+        }
+        if h.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(Error::InvalidHeader(format!(
+                "value of {:?} contains cr, lf or nul: {:?}",
+                h.name, h.value
+            )));
+        }
+    }
+
+    let mut defaults: Vec<(&str, String)> = vec![("Host", target.authority.clone())];
+    if !url.username().is_empty() || url.password().is_some() {
+        let mut cred = percent_decode(url.username());
+        cred.push(b':');
+        cred.extend(percent_decode(url.password().unwrap_or("")));
+        defaults.push(("Authorization", format!("Basic {}", base64(&cred))));
+    }
+    defaults.push(("User-Agent", USER_AGENT.to_string()));
+    defaults.push(("Accept", "*/*".to_string()));
+    if req.compressed {
+        defaults.push(("Accept-Encoding", "gzip, deflate, br".to_string()));
+    }
+    let user_has = |name: &str| {
+        req.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
+    };
+
+    let version = if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let mut out = format!("{} {} {version}\r\n", req.method, target.path_and_query);
+    let mut field = |name: &str, value: &str| {
+        out.push_str(name);
+        out.push(':');
+        if !value.is_empty() {
+            out.push(' ');
+            out.push_str(value);
+        }
+        out.push_str("\r\n");
+    };
+    for (name, value) in &defaults {
+        if !user_has(name) {
+            field(name, value);
+        }
+    }
+    for h in req.headers.iter().filter(|h| !h.remove) {
+        field(&h.name, &h.value);
+    }
+    if let Some(body) = &req.body {
+        if !user_has("Content-Length") {
+            field("Content-Length", &body.len().to_string());
+        }
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    if let Some(body) = &req.body {
+        bytes.extend_from_slice(body);
+    }
+    Ok((target, bytes))
+}
+
+/// `tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+/// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA` (RFC 9110 5.6.2).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `token = 1*tchar` (RFC 9110 5.6.2).
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// `pct-encoded = "%" HEXDIG HEXDIG` (RFC 3986 2.1) decoded; anything else kept.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = |j: usize| b.get(j).and_then(|&h| (h as char).to_digit(16));
+        match (c, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 4).
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,338 @@
+//! Response head parsing: valid heads (and all their prefixes), every
+//! malformed case, and single header lines.
+
+use wfetch_http_core::head::{parse_header_line, parse_response_head, MAX_HEADERS};
+use wfetch_http_core::{Error, Header, Version};
+
+/// Whether an error is the expected one.
+type Check = fn(&Error) -> bool;
+
+fn h(name: &str, value: &[u8]) -> Header {
+    Header {
+        name: name.into(),
+        value: value.to_vec(),
+    }
+}
+
+/// (head, version, status, reason, headers)
+type Case = (&'static [u8], Version, u16, &'static str, Vec<Header>);
+
+fn valid_cases() -> Vec<Case> {
+    vec![
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: y\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("Content-Type", b"text/plain"), h("X", b"y")],
+        ),
+        (
+            b"HTTP/1.0 404 Not Found\nA: b\n\n",
+            Version::Http10,
+            404,
+            "Not Found",
+            vec![h("A", b"b")],
+        ),
+        (b"HTTP/1.1 204\r\n\r\n", Version::Http11, 204, "", vec![]),
+        (b"HTTP/1.1 204 \r\n\r\n", Version::Http11, 204, "", vec![]),
+        (
+            b"HTTP/1.1 999 Odd  Reason\t\r\n\r\n",
+            Version::Http11,
+            999,
+            "Odd  Reason\t",
+            vec![],
+        ),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            Version::Http11,
+            100,
+            "Continue",
+            vec![],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\tc \r\nY: d\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("X", b"a b c"), h("Y", b"d")],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX:\r\n more\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("X", b"more")],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX:   v  \t\r\nEmpty:\r\nTight:v\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("X", b"v"), h("Empty", b""), h("Tight", b"v")],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("Set-Cookie", b"a=1"), h("set-cookie", b"b=2")],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX: caf\xe9 \x7f\x01\r\n\r\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("X", b"caf\xe9 \x7f\x01")],
+        ),
+        (
+            b"HTTP/1.1 200 OK\nX: y\r\n\n",
+            Version::Http11,
+            200,
+            "OK",
+            vec![h("X", b"y")],
+        ),
+        (
+            b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n",
+            Version::Http11,
+            302,
+            "Found",
+            vec![h("Location", b"/x")],
+        ),
+    ]
+}
+
+#[test]
+fn valid_heads() {
+    for (head, version, status, reason, headers) in valid_cases() {
+        let shown = String::from_utf8_lossy(head);
+        // Whatever follows the head (a body, the next response) is not used.
+        for rest in [&b""[..], b"BODY\0\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"] {
+            let input = [head, rest].concat();
+            let (got, n) = parse_response_head(&input)
+                .unwrap_or_else(|e| panic!("{shown:?}: {e}"))
+                .unwrap_or_else(|| panic!("{shown:?}: incomplete"));
+            assert_eq!(
+                (
+                    got.version,
+                    got.status,
+                    got.reason.as_str(),
+                    &got.headers,
+                    n
+                ),
+                (version, status, reason, &headers, head.len()),
+                "{shown:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_prefix_needs_more() {
+    for (head, ..) in valid_cases() {
+        for end in 0..head.len() {
+            assert_eq!(
+                parse_response_head(&head[..end]),
+                Ok(None),
+                "{:?}",
+                String::from_utf8_lossy(&head[..end])
+            );
+        }
+    }
+}
+
+#[test]
+fn header_lookup() {
+    let (head, _) = parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nb: 2\r\na: 3\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.header("a"), Some(&b"1"[..]));
+    assert_eq!(head.header("B"), Some(&b"2"[..]));
+    assert_eq!(head.header("c"), None);
+    assert_eq!(
+        head.headers_named("A").collect::<Vec<_>>(),
+        [&b"1"[..], b"3"]
+    );
+    assert_eq!(head.version.as_str(), "HTTP/1.1");
+}
+
+#[test]
+fn malformed_heads() {
+    let cases: &[(&[u8], Check)] = &[
+        (
+            b"HTTP/2 200 OK\r\n\r\n",
+            |e| matches!(e, Error::UnsupportedVersion(v) if v == "HTTP/2"),
+        ),
+        (b"HTTP/1.2 200 OK\r\n\r\n", |e| {
+            matches!(e, Error::UnsupportedVersion(_))
+        }),
+        (b"HTTP/0.9 200 OK\r\n\r\n", |e| {
+            matches!(e, Error::UnsupportedVersion(_))
+        }),
+        (b"ICY 200 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"http/1.1 200 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"\r\nHTTP/1.1 200 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 \r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 20 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 099 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1  200 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 200OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1\t200 OK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 200 O\rK\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 200 O\0K\r\n\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nName\t: v\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nNa me: v\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\n: v\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nN\xe9: v\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\n X: folded onto nothing\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nX\0: ab\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nX: a\r\n b\0\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.1 200 OK\r\n\r\r\n\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        // A NUL fails at once, even before the head is complete.
+        (b"HTTP/1.1 200 OK\r\nX: a\0", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"HTTP/1.\0", |e| matches!(e, Error::BadStatusLine(_))),
+        // A bad complete line fails before the head is complete.
+        (b"HTTP/1.1 200 OK\r\nbad line\r\n", |e| {
+            matches!(e, Error::BadHeader(_))
+        }),
+        (b"SSH-2.0-OpenSSH\r\n", |e| {
+            matches!(e, Error::BadStatusLine(_))
+        }),
+    ];
+    for (input, check) in cases {
+        match parse_response_head(input) {
+            Err(e) => assert!(
+                check(&e),
+                "{:?}: unexpected error {e:?}",
+                String::from_utf8_lossy(input)
+            ),
+            Ok(r) => panic!("{:?}: accepted as {r:?}", String::from_utf8_lossy(input)),
+        }
+    }
+}
+
+#[test]
+fn header_count_limit() {
+    let head = |n: usize| {
+        let mut s = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..n {
+            s.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        s.extend_from_slice(b"\r\n");
+        s
+    };
+    let (ok, _) = parse_response_head(&head(MAX_HEADERS)).unwrap().unwrap();
+    assert_eq!(ok.headers.len(), MAX_HEADERS);
+    assert_eq!(
+        parse_response_head(&head(MAX_HEADERS + 1)),
+        Err(Error::TooManyHeaders(MAX_HEADERS + 1))
+    );
+    // Reported before the head ends.
+    let mut partial = head(MAX_HEADERS + 1);
+    partial.truncate(partial.len() - 2);
+    assert_eq!(
+        parse_response_head(&partial),
+        Err(Error::TooManyHeaders(MAX_HEADERS + 1))
+    );
+}
+
+#[test]
+fn header_lines() {
+    let ok: &[(&[u8], &str, &[u8])] = &[
+        (b"Name: value\r\n", "Name", b"value"),
+        (b"Name: value\n", "Name", b"value"),
+        (b"Name:value", "Name", b"value"),
+        (b"Name: a: b ", "Name", b"a: b"),
+        (b"X-Checksum: \t \r\n", "X-Checksum", b""),
+        (b"!#$%&'*+-.^_`|~09az: v", "!#$%&'*+-.^_`|~09az", b"v"),
+    ];
+    for &(line, name, value) in ok {
+        assert_eq!(
+            parse_header_line(line),
+            Ok(h(name, value)),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    let bad: &[&[u8]] = &[
+        b"",
+        b"\r\n",
+        b"no colon\r\n",
+        b"Name : v",
+        b" Name: v",
+        b"N(ame): v",
+        b"Name: a\rb",
+        b"Name: a\0b",
+        b"Name: a\nb",
+    ];
+    for &line in bad {
+        assert!(
+            matches!(parse_header_line(line), Err(Error::BadHeader(_))),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! wfetch's default guest: the one I/O loop that drives the sans-IO
+//! HTTP/1.1 core (`wfetch-http-core`) over the host's asyncio-like streams.
+//!
+//! Everything protocol-shaped is decided in the core; this file only moves
+//! bytes between the host's reader/writer, the core and the host's sink.
+
+wit_bindgen::generate!({
+    world: "fetch-guest",
+    path: "../../wit",
+});
+
+use exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Guest, HeadParse, Hop, RequestError};
+use wfetch::fetch::sink::BodySink;
+use wfetch::fetch::streams::{self as streams, OpenOptions, StreamError, StreamReader, StreamWriter, TlsOptions};
+use wfetch::fetch::types::{Header, Request, ResponseHead};
+
+use wfetch_http_core as core;
+use wfetch_http_core::body::{BodyDecoder, Framing, Step};
+use wfetch_http_core::decode::{Coding, Decoder};
+use wfetch_http_core::request::Scheme;
+
+/// The most body bytes asked of the host in one call: large enough that a
+/// bulk body costs few boundary crossings, small enough to stay cheap in
+/// guest memory.
+const MAX_PIECE: u64 = 256 * 1024;
+
+/// Separators that end a response head: CRLF CRLF, and the bare-LF forms
+/// that lenient servers send.
+fn head_separators() -> Vec<Vec<u8>> {
+    vec![b"\r\n\r\n".to_vec(), b"\n\n".to_vec(), b"\n\r\n".to_vec()]
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn build_request(req: Request) -> Result<Vec<u8>, RequestError> {
+        core::request::build_request(&to_core(&req)).map(|(_, bytes)| bytes).map_err(request_error)
+    }
+
+    fn parse_response_head(data: Vec<u8>) -> Result<HeadParse, String> {
+        match core::head::parse_response_head(&data) {
+            Ok(Some((head, used))) => Ok(HeadParse::Complete((to_wit_head(&head), used as u64))),
+            Ok(None) => Ok(HeadParse::NeedMore),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn fetch(req: Request, sink: &BodySink) -> Result<FetchResponse, FetchError> {
+        let opts = req.options;
+        let mut current = to_core(&req);
+        let mut hops = Vec::new();
+        loop {
+            let (target, bytes) = core::request::build_request(&current).map_err(|e| FetchError::Request(request_error(e)))?;
+            let conn = Conn::open(&target)?;
+            sink.request_sent(head_part(&bytes));
+            conn.writer.write(&bytes).map_err(FetchError::Transport)?;
+            conn.writer.drain().map_err(FetchError::Transport)?;
+
+            let head = read_final_head(&conn.reader, sink)?;
+            if opts.follow_redirects && core::redirect::is_redirect(head.status) {
+                if let Some(location) = head.header("location") {
+                    if hops.len() as u32 >= opts.max_redirects {
+                        return Err(FetchError::TooManyRedirects(opts.max_redirects));
+                    }
+                    hops.push(Hop {
+                        url: current.url.clone(),
+                        status: head.status,
+                    });
+                    current = core::redirect::next_request(&current, head.status, location).map_err(protocol_error)?;
+                    conn.writer.close();
+                    continue;
+                }
+            }
+            let body_bytes = read_body(&conn.reader, &current.method, &head, opts.compressed, sink)?;
+            conn.writer.close();
+            return Ok(FetchResponse {
+                head: to_wit_head(&head),
+                url: current.url,
+                hops,
+                body_bytes,
+            });
+        }
+    }
+}
+
+/// One connection's two halves.
+struct Conn {
+    reader: StreamReader,
+    writer: StreamWriter,
+}
+
+impl Conn {
+    fn open(target: &core::request::Target) -> Result<Conn, FetchError> {
+        let tls = match target.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(TlsOptions {
+                server_name: target.host.clone(),
+                alpn: vec!["http/1.1".to_string()],
+            }),
+        };
+        let options = OpenOptions {
+            tls,
+            limit: None,
+            high_water: None,
+        };
+        let (reader, writer) = streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
+        Ok(Conn { reader, writer })
+    }
+}
+
+/// The request head without its body, for the sink's request-sent.
+fn head_part(bytes: &[u8]) -> &[u8] {
+    match bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => &bytes[..i + 4],
+        None => bytes,
+    }
+}
+
+/// Read heads until a final (non-1xx) one, reporting each to the sink.
+fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::ResponseHead, FetchError> {
+    let mut first = true;
+    loop {
+        let raw = match reader.readuntil(&head_separators()) {
+            Ok(raw) => raw,
+            Err(StreamError::IncompleteRead(i)) if i.partial.is_empty() && first => return Err(FetchError::EmptyReply),
+            Err(StreamError::IncompleteRead(i)) => {
+                return Err(FetchError::Protocol(format!(
+                    "connection closed in the middle of the response head after {} bytes",
+                    i.partial.len()
+                )))
+            }
+            Err(StreamError::LimitOverrun(l)) => {
+                return Err(FetchError::HeadTooLarge(format!("no end of head within {} bytes", l.consumed)))
+            }
+            Err(e) => return Err(FetchError::Receive(e)),
+        };
+        first = false;
+        let head = match core::head::parse_response_head(&raw) {
+            Ok(Some((head, _))) => head,
+            Ok(None) => return Err(FetchError::Protocol("incomplete response head".into())),
+            Err(e) => return Err(protocol_error(e)),
+        };
+        sink.response_head(&to_wit_head(&head), &raw);
+        // 1xx responses are interim (101 is not: we never ask to upgrade,
+        // so a 101 is treated as final and has no body).
+        if (100..200).contains(&head.status) && head.status != 101 {
+            continue;
+        }
+        return Ok(head);
+    }
+}
+
+/// Read the body as the core's decoder directs, delivering it to the sink.
+fn read_body(reader: &StreamReader, method: &str, head: &core::ResponseHead, compressed: bool, sink: &BodySink) -> Result<u64, FetchError> {
+    let framing = core::body::framing(method, head).map_err(protocol_error)?;
+    let mut decoder = BodyDecoder::new(framing, MAX_PIECE);
+    let mut out = Output::new(sink, compressed.then(|| head.header("content-encoding").and_then(Coding::from_header)).flatten());
+    loop {
+        match decoder.next_step() {
+            Step::Done => break,
+            Step::ReadLine => {
+                let line = match reader.readuntil(&[b"\n".to_vec()]) {
+                    Ok(line) => line,
+                    Err(StreamError::IncompleteRead(_)) => return Err(truncated(&decoder, framing)),
+                    Err(StreamError::LimitOverrun(l)) => {
+                        return Err(FetchError::Protocol(format!("chunk line longer than {} bytes", l.consumed)))
+                    }
+                    Err(e) => return Err(FetchError::Receive(e)),
+                };
+                decoder.on_line(&line).map_err(protocol_error)?;
+            }
+            Step::ReadExact(n) => match reader.readexactly(n) {
+                Ok(data) => {
+                    decoder.on_data(data.len() as u64);
+                    out.write(data)?;
+                }
+                Err(StreamError::IncompleteRead(i)) => {
+                    decoder.on_data(i.partial.len() as u64);
+                    out.write(i.partial)?;
+                    return Err(truncated(&decoder, framing));
+                }
+                Err(e) => return Err(FetchError::Receive(e)),
+            },
+            Step::ReadToEof(n) => {
+                let data = reader.read(n as i64).map_err(FetchError::Receive)?;
+                if data.is_empty() {
+                    decoder.on_eof().map_err(protocol_error)?;
+                } else {
+                    decoder.on_data(data.len() as u64);
+                    out.write(data)?;
+                }
+            }
+        }
+    }
+    out.finish()?;
+    let trailers = decoder.trailers();
+    if !trailers.is_empty() {
+        sink.trailers(&trailers.iter().map(to_wit_header).collect::<Vec<_>>());
+    }
+    Ok(out.delivered)
+}
+
+fn truncated(decoder: &BodyDecoder, framing: Framing) -> FetchError {
+    let received = decoder.received();
+    match (framing, decoder.expected()) {
+        (_, Some(expected)) => FetchError::Partial(format!(
+            "transfer closed with {} bytes remaining to read",
+            expected.saturating_sub(received)
+        )),
+        _ => FetchError::Partial(format!(
+            "transfer closed with outstanding read data remaining ({received} body bytes received)"
+        )),
+    }
+}
+
+/// The body's way to the sink, through a content decoder when asked.
+struct Output<'a> {
+    sink: &'a BodySink,
+    decoder: Option<Decoder>,
+    buf: Vec<u8>,
+    delivered: u64,
+}
+
+impl<'a> Output<'a> {
+    fn new(sink: &'a BodySink, coding: Option<Coding>) -> Self {
+        Output {
+            sink,
+            decoder: coding.map(Decoder::new),
+            buf: Vec::new(),
+            delivered: 0,
+        }
+    }
+
+    fn write(&mut self, data: Vec<u8>) -> Result<(), FetchError> {
+        match &mut self.decoder {
+            None => self.deliver(data),
+            Some(d) => {
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.clear();
+                d.feed(&data, &mut buf).map_err(|e| FetchError::Decoding(e.to_string()))?;
+                let r = if buf.is_empty() { Ok(()) } else { self.sink_write(&buf) };
+                self.buf = buf;
+                r
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), FetchError> {
+        if let Some(d) = &mut self.decoder {
+            let mut buf = Vec::new();
+            d.finish(&mut buf).map_err(|e| FetchError::Decoding(e.to_string()))?;
+            if !buf.is_empty() {
+                self.sink_write(&buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, data: Vec<u8>) -> Result<(), FetchError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.sink_write(&data)
+    }
+
+    fn sink_write(&mut self, data: &[u8]) -> Result<(), FetchError> {
+        self.sink.write(data).map_err(FetchError::Sink)?;
+        self.delivered += data.len() as u64;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Conversions between the WIT types and the core's.
+
+fn to_core(req: &Request) -> core::request::Request {
+    core::request::Request {
+        method: req.method.clone(),
+        url: req.url.clone(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| core::request::UserHeader {
+                name: h.name.clone(),
+                value: h.value.clone(),
+                remove: h.remove,
+            })
+            .collect(),
+        body: req.body.clone(),
+        http10: req.options.http10,
+        compressed: req.options.compressed,
+    }
+}
+
+fn to_wit_header(h: &core::Header) -> Header {
+    Header {
+        name: h.name.clone(),
+        value: h.value.clone(),
+    }
+}
+
+fn to_wit_head(head: &core::ResponseHead) -> ResponseHead {
+    ResponseHead {
+        version: head.version.as_str().to_string(),
+        status: head.status,
+        reason: head.reason.clone(),
+        headers: head.headers.iter().map(to_wit_header).collect(),
+    }
+}
+
+fn request_error(e: core::Error) -> RequestError {
+    match e {
+        core::Error::InvalidUrl(m) => RequestError::InvalidUrl(m),
+        core::Error::UnsupportedScheme(m) => RequestError::UnsupportedScheme(m),
+        core::Error::InvalidMethod(m) => RequestError::InvalidMethod(m),
+        other => RequestError::InvalidHeader(other.to_string()),
+    }
+}
+
+fn protocol_error(e: core::Error) -> FetchError {
+    match e {
+        core::Error::Truncated { .. } => FetchError::Partial(e.to_string()),
+        core::Error::Decode(_) | core::Error::DecodeRatio { .. } => FetchError::Decoding(e.to_string()),
+        other => FetchError::Protocol(other.to_string()),
+    }
+}
+
+export!(Component);

@@ -1,0 +1,27 @@
+//! wfetch: a sandboxed HTTP fetcher. The protocol runs in a WebAssembly
+//! guest component; this crate is the native host that lends it streams.
+//!
+//! # Layout
+//! - [`engine`]: wasmtime engine, linker, guest loading, one store per
+//!   fetch, and the host side of the WIT imports.
+//! - [`streams`]: asyncio-like StreamReader / StreamWriter over tokio.
+//! - [`net`]: opening connections (policy, resolution, TCP, TLS).
+//! - [`tls`]: rustls configuration, certificate facts.
+//! - [`policy`]: what a guest may connect to.
+//! - [`sink`]: where response heads and bodies go.
+//! - [`cli`]: the curl-like command line.
+//! - [`error`]: the crate's error enum and curl's exit codes.
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod net;
+pub mod policy;
+pub mod sink;
+pub mod streams;
+pub mod tls;
+
+pub use engine::bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Hop, RequestError};
+pub use engine::bindings::wfetch::fetch::types::{Header, Request, RequestHeader, RequestOptions, ResponseHead};
+pub use engine::{Guest, Runtime, DEFAULT_GUEST};
+pub use error::Error;

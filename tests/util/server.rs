@@ -1,0 +1,214 @@
+//! A scriptable HTTP/1.1 test server on 127.0.0.1:0 for what nginx cannot
+//! produce: trailers, 1xx, truncation, close-delimited bodies, resets,
+//! malformed heads. One connection, one canned reply, then close.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What to do after writing the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Close normally (FIN).
+    Close,
+    /// Abort with a TCP RST.
+    Reset,
+    /// Keep the connection open without sending more, for this long.
+    Hang(Duration),
+}
+
+/// A canned reply.
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub after: After,
+}
+
+impl Reply {
+    fn close(bytes: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            bytes: bytes.into(),
+            after: After::Close,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub port: u16,
+    /// Every request head received, in order.
+    pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// The body that several routes send: recognisable and long enough.
+pub fn sample_body() -> Vec<u8> {
+    (0..3000).map(|i| format!("{i:05} ")).collect::<String>().into_bytes()
+}
+
+/// The reply for a request path.
+pub fn route(path: &str, request: &[u8]) -> Reply {
+    let body = sample_body();
+    let head = |extra: &str| format!("HTTP/1.1 200 OK\r\nServer: wfetch-test\r\n{extra}\r\n").into_bytes();
+    let with_len = |b: &[u8]| {
+        let mut v = head(&format!("Content-Length: {}\r\n", b.len()));
+        v.extend_from_slice(b);
+        v
+    };
+    let chunked = |b: &[u8], piece: usize, trailer: &str| {
+        let mut v = head("Transfer-Encoding: chunked\r\n");
+        for c in b.chunks(piece) {
+            v.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            v.extend_from_slice(c);
+            v.extend_from_slice(b"\r\n");
+        }
+        v.extend_from_slice(format!("0\r\n{trailer}\r\n").as_bytes());
+        v
+    };
+    match path {
+        "/ok" => Reply::close(with_len(&body)),
+        "/echo" => Reply::close(with_len(request)),
+        "/trailers" => Reply::close(chunked(&body, 1000, "X-Checksum: abc123\r\nX-Other: two\r\n")),
+        "/chunked-ext" => {
+            let mut v = head("Transfer-Encoding: chunked\r\n");
+            v.extend_from_slice(b"5;name=value;x=\"q\"\r\nhello\r\n6 ; ext\r\n world\r\nA\r\n0123456789\r\n0;last\r\n\r\n");
+            Reply::close(v)
+        }
+        "/interim" => {
+            let mut v = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n".to_vec();
+            v.extend_from_slice(&with_len(b"final body\n"));
+            Reply::close(v)
+        }
+        "/close-delimited" => {
+            let mut v = head("");
+            v.extend_from_slice(&body);
+            Reply::close(v)
+        }
+        "/truncated" => {
+            let mut v = head(&format!("Content-Length: {}\r\n", body.len()));
+            v.extend_from_slice(&body[..1000]);
+            Reply::close(v)
+        }
+        "/truncated-chunked" => {
+            let mut v = chunked(&body, 1000, "");
+            v.truncate(v.len() - 200);
+            Reply::close(v)
+        }
+        "/mid-head" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Le".to_vec()),
+        "/empty" => Reply::close(Vec::new()),
+        "/bad-status" => Reply::close(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        "/not-http" => Reply::close(b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()),
+        "/cl-conflict" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec()),
+        "/cl-te" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()),
+        "/bad-chunk" => Reply::close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec()),
+        "/chunk-overflow" => Reply::close(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n0\r\n\r\n".to_vec(),
+        ),
+        "/bare-lf" => Reply::close(b"HTTP/1.1 200 OK\nContent-Length: 6\nX-A: b\n\nbare!\n".to_vec()),
+        "/no-content" => Reply::close(b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n".to_vec()),
+        "/reset" => {
+            let mut v = head(&format!("Content-Length: {}\r\n", body.len()));
+            v.extend_from_slice(&body[..2000]);
+            Reply {
+                bytes: v,
+                after: After::Reset,
+            }
+        }
+        "/big-head" => {
+            let mut v = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..5000 {
+                v.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+            }
+            v.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            Reply::close(v)
+        }
+        "/404" => Reply::close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here\n".to_vec()),
+        "/hang" => Reply {
+            bytes: head("Content-Length: 100\r\n"),
+            after: After::Hang(Duration::from_secs(30)),
+        },
+        _ => Reply::close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nno route!\n".to_vec()),
+    }
+}
+
+/// The server for this test run, started on first use in its own thread.
+pub fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let reqs = requests.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                loop {
+                    let Ok((sock, _)) = listener.accept().await else { continue };
+                    let reqs = reqs.clone();
+                    tokio::spawn(async move {
+                        let _ = serve(sock, reqs).await;
+                    });
+                }
+            });
+        });
+        let port = rx.recv().unwrap();
+        TestServer { port, requests }
+    })
+}
+
+async fn serve(mut sock: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut tmp).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    reqs.lock().unwrap().push(buf.clone());
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let reply = route(&path, &buf);
+    sock.write_all(&reply.bytes).await?;
+    match reply.after {
+        After::Close => {
+            sock.shutdown().await?;
+            // Let the client read everything before the socket goes away.
+            let _ = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut tmp)).await;
+        }
+        After::Reset => {
+            sock.set_linger(Some(Duration::ZERO))?;
+            drop(sock);
+        }
+        After::Hang(d) => tokio::time::sleep(d).await,
+    }
+    Ok(())
+}
