@@ -2,19 +2,27 @@
 //! over tokio TCP and TLS connections.
 //!
 //! Semantics follow CPython's `asyncio.StreamReader` / `StreamWriter`:
-//! - [`StreamWriter::write`] never blocks: bytes go to a buffer that a
-//!   background task flushes to the socket; [`StreamWriter::drain`] waits
-//!   only while the buffer is above the high-water mark, until it falls to
-//!   the low-water mark.
+//! - [`StreamWriter::write`] never blocks and never loses data: bytes go to
+//!   a buffer that a background task moves to the socket as fast as the
+//!   socket takes them; [`StreamWriter::drain`] returns at once while the
+//!   buffer is at or under the high-water mark, and otherwise waits until
+//!   it falls to the low-water mark (a quarter of the high one).
+//! - `close` flushes, then closes the socket (both halves); `wait_closed`
+//!   reports an error of the flush; `write_eof` half-closes plain TCP.
 //! - [`StreamReader`] keeps a buffer with a limit; `readuntil` stops at the
 //!   limit with [`StreamError::LimitOverrun`] and leaves the data buffered;
-//!   incomplete reads carry their partial bytes.
+//!   incomplete reads carry their partial bytes; `readline` returns a
+//!   partial last line and discards an overlong one, as CPython does.
 //!
 //! Every wait is bounded by the connection's [`Timeouts`], so a peer that
-//! stops reading or writing stalls only the one call that waits on it.
+//! stops reading or writing stalls only the one call that waits on it (and
+//! the writer's background task gives up after the same idle timeout).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -215,54 +223,108 @@ impl Default for StreamOptions {
 /// Split a connection into an asyncio-style (reader, writer) pair. Must be
 /// called inside a tokio runtime: the writer's flushing task is spawned.
 pub fn open(conn: Connection, opts: StreamOptions, counters: Arc<Counters>) -> (StreamReader, StreamWriter) {
-    let closed = Arc::new(CloseSignal::default());
+    let link = Arc::new(Link {
+        closed: AtomicBool::new(false),
+        notify: Notify::new(),
+        read_io: Mutex::new(Some(conn.read)),
+    });
     let reader = StreamReader {
-        io: conn.read,
+        link: link.clone(),
         buf: BytesMut::new(),
         limit: opts.limit.max(1),
         eof: false,
         error: None,
         timeouts: opts.timeouts,
         info: conn.info.clone(),
-        writer_closed: closed.clone(),
         counters: counters.clone(),
     };
-    let writer = StreamWriter::spawn(conn.write, conn.info, conn.can_write_eof, opts, closed, counters);
+    let writer = StreamWriter::spawn(conn.write, conn.info, conn.can_write_eof, opts, link, counters);
     (reader, writer)
 }
 
-/// Set once the writer has closed the connection; the reader then sees EOF
-/// after its buffered data, as asyncio's reader does on connection_lost.
-#[derive(Default)]
-struct CloseSignal {
-    closed: std::sync::atomic::AtomicBool,
+type ReadIo = Box<dyn AsyncRead + Send + Unpin>;
+type WriteIo = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// What the two halves of one connection share: the read half of the
+/// socket, and whether the writer has closed the connection.
+///
+/// The read half lives here rather than in the reader so that close() can
+/// really close the socket (drop both halves) even while the guest holds
+/// on to an idle reader. A reader in the middle of a read takes the half
+/// out for the duration and gives it back, or drops it when it learns of
+/// the close. After close the reader sees EOF after its buffered data, as
+/// asyncio's reader does on connection_lost.
+struct Link {
+    closed: AtomicBool,
+    /// Wakes a reader waiting on the socket when the writer closes.
     notify: Notify,
+    read_io: Mutex<Option<ReadIo>>,
 }
 
-impl CloseSignal {
-    fn is_set(&self) -> bool {
-        self.closed.load(std::sync::atomic::Ordering::Acquire)
+impl Link {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
-    fn set(&self) {
-        self.closed.store(true, std::sync::atomic::Ordering::Release);
+
+    /// Mark the connection closed, wake a waiting reader and drop the read
+    /// half (if a read holds it, that read drops it when it wakes).
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.notify.notify_waiters();
+        let io = lock(&self.read_io).take();
+        drop(io);
     }
+
+    /// Take the read half for one read; None once closed.
+    fn take_read(&self) -> Option<ReadIo> {
+        lock(&self.read_io).take()
+    }
+
+    /// Give the read half back after a read, or drop it if the connection
+    /// was closed meanwhile. Checked under the lock: close() sets the flag
+    /// before it takes the lock, so the half is never kept after close.
+    fn put_read(&self, io: ReadIo) {
+        let mut slot = lock(&self.read_io);
+        if !self.is_closed() {
+            *slot = Some(io);
+        }
+    }
+}
+
+/// Lock a mutex whose data stays consistent across a panic (plain values).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Run one socket operation under the connection's idle timeout and total
+/// deadline.
+async fn bounded<T>(timeouts: &Timeouts, what: &str, fut: impl Future<Output = T>) -> Result<T, StreamError> {
+    let (deadline, why) = timeouts.idle_deadline();
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .map_err(|_| StreamError::TimedOut(format!("{what}: {why}")))
 }
 
 // ---------------------------------------------------------------------------
 // Reader
 
 /// asyncio.StreamReader over a socket: a buffer, a limit, EOF state.
+///
+/// asyncio's reader is fed by the event loop whenever data arrives (until
+/// the buffer exceeds twice the limit); this one pulls from the socket.
+/// To see the same buffer contents, every operation first takes whatever
+/// the socket already holds without waiting ([`StreamReader::pull_ready`]),
+/// and waits for more only when asyncio's reader would wait.
 pub struct StreamReader {
-    io: Box<dyn AsyncRead + Send + Unpin>,
+    link: Arc<Link>,
     buf: BytesMut,
     limit: usize,
     eof: bool,
-    /// A socket error is sticky: once reading failed, it keeps failing.
+    /// A socket error is sticky: once reading failed, it keeps failing
+    /// (after the data buffered before it).
     error: Option<StreamError>,
     timeouts: Timeouts,
     info: Arc<ConnInfo>,
-    writer_closed: Arc<CloseSignal>,
     counters: Arc<Counters>,
 }
 
@@ -282,38 +344,21 @@ impl StreamReader {
         self.buf.len()
     }
 
-    /// Pull more data from the socket into the buffer, at least `want`
-    /// bytes of room. Sets `eof` at end of stream.
-    async fn fill(&mut self, want: usize) -> Result<(), StreamError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        if self.eof {
-            return Ok(());
-        }
-        if self.writer_closed.is_set() {
-            self.eof = true;
-            return Ok(());
-        }
-        self.buf.reserve(want.max(READ_CHUNK));
-        let (deadline, why) = self.timeouts.idle_deadline();
-        let closed = self.writer_closed.clone();
-        let result = tokio::select! {
-            r = self.io.read_buf(&mut self.buf) => r,
-            _ = tokio::time::sleep_until(deadline) => {
-                let e = StreamError::TimedOut(format!("read: {why}"));
-                self.error = Some(e.clone());
-                return Err(e);
-            }
-            _ = closed.notify.notified() => Ok(0),
-        };
+    /// The writer closed the connection: EOF after the buffered data.
+    fn closed_eof(&mut self) {
+        self.eof = true;
+        drop(self.link.take_read());
+    }
+
+    /// Account for the result of one socket read.
+    fn on_read(&mut self, result: std::io::Result<usize>) -> Result<(), StreamError> {
         match result {
             Ok(0) => {
                 self.eof = true;
                 Ok(())
             }
             Ok(n) => {
-                self.counters.read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -332,11 +377,87 @@ impl StreamReader {
         }
     }
 
+    /// Take what the socket holds right now, without waiting, while the
+    /// buffer is at most twice the limit (where asyncio pauses reading).
+    /// Errors are kept for the next read that has to wait.
+    fn pull_ready(&mut self) {
+        if self.eof || self.error.is_some() {
+            return;
+        }
+        if self.link.is_closed() {
+            self.closed_eof();
+            return;
+        }
+        let Some(mut io) = self.link.take_read() else {
+            self.closed_eof();
+            return;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        while !self.eof && self.error.is_none() && self.buf.len() <= 2 * self.limit {
+            self.buf.reserve(READ_CHUNK);
+            let poll = {
+                let fut = io.read_buf(&mut self.buf);
+                tokio::pin!(fut);
+                fut.poll(&mut cx)
+            };
+            match poll {
+                Poll::Ready(r) => {
+                    let _ = self.on_read(r);
+                }
+                Poll::Pending => break,
+            }
+        }
+        self.link.put_read(io);
+    }
+
+    /// Wait for more data from the socket (at least `want` bytes of room),
+    /// under the idle timeout and total deadline. Sets `eof` at end of
+    /// stream or when the writer closes the connection.
+    async fn fill(&mut self, want: usize) -> Result<(), StreamError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.eof {
+            return Ok(());
+        }
+        let link = self.link.clone();
+        // Registered before the flag is checked, so a close in between
+        // still wakes this read.
+        let closed = link.notify.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        if link.is_closed() {
+            self.closed_eof();
+            return Ok(());
+        }
+        let Some(mut io) = link.take_read() else {
+            self.closed_eof();
+            return Ok(());
+        };
+        self.buf.reserve(want.max(READ_CHUNK));
+        let (deadline, why) = self.timeouts.idle_deadline();
+        let result = tokio::select! {
+            r = io.read_buf(&mut self.buf) => Some(r),
+            _ = tokio::time::sleep_until(deadline) => None,
+            _ = closed => Some(Ok(0)),
+        };
+        link.put_read(io);
+        match result {
+            // Not sticky: the stream is intact and the caller may retry
+            // (the total deadline, once passed, fails every retry at once).
+            None => Err(StreamError::TimedOut(format!("read: {why}"))),
+            Some(r) => {
+                if link.is_closed() {
+                    self.eof = true;
+                }
+                self.on_read(r)
+            }
+        }
+    }
+
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buf.len());
-        let out = self.buf[..n].to_vec();
-        self.buf.advance(n);
-        out
+        self.buf.split_to(n).to_vec()
     }
 
     /// `read(n)`: up to n bytes, at least one unless at EOF; n = -1 reads
@@ -348,6 +469,7 @@ impl StreamReader {
         if n < -1 {
             return Err(StreamError::InvalidArgument(format!("read({n}): n must be -1 or at least 0")));
         }
+        self.pull_ready();
         if n == -1 {
             while !self.eof {
                 self.fill(self.limit).await?;
@@ -355,15 +477,20 @@ impl StreamReader {
             let all = self.buf.len();
             return Ok(self.take(all));
         }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
         if self.buf.is_empty() && !self.eof {
-            self.fill(n as usize).await?;
+            self.fill(n.min(READ_CHUNK)).await?;
         }
-        Ok(self.take(n as usize))
+        Ok(self.take(n))
     }
 
     /// `readexactly(n)`: exactly n bytes, or IncompleteRead with what came.
     pub async fn readexactly(&mut self, n: u64) -> Result<Vec<u8>, StreamError> {
         let n_usize = usize::try_from(n).map_err(|_| StreamError::InvalidArgument(format!("readexactly({n}): too large")))?;
+        if n_usize == 0 {
+            return Ok(Vec::new());
+        }
+        self.pull_ready();
         while self.buf.len() < n_usize {
             if self.eof {
                 let all = self.buf.len();
@@ -378,19 +505,26 @@ impl StreamReader {
         Ok(self.take(n_usize))
     }
 
-    /// `readuntil(separators)`: data through the match that ends first
-    /// (CPython 3.13 semantics for several separators).
+    /// `readuntil(separators)`: data through the match that ends first;
+    /// on a tie the shortest separator wins (CPython 3.13, which sorts the
+    /// separators by length). Not found within the limit: LimitOverrun,
+    /// and the data stays buffered. EOF first: IncompleteRead with all the
+    /// buffered data.
     pub async fn readuntil(&mut self, separators: &[Vec<u8>]) -> Result<Vec<u8>, StreamError> {
-        let (min_len, max_len) = match (separators.iter().map(Vec::len).min(), separators.iter().map(Vec::len).max()) {
-            (Some(min), Some(max)) if min > 0 => (min, max),
+        let mut seps: Vec<&[u8]> = separators.iter().map(Vec::as_slice).collect();
+        seps.sort_by_key(|s| s.len());
+        let (min_len, max_len) = match (seps.first(), seps.last()) {
+            (Some(min), Some(max)) if !min.is_empty() => (min.len(), max.len()),
+            (None, _) => return Err(StreamError::InvalidArgument("readuntil needs at least one separator".into())),
             _ => return Err(StreamError::InvalidArgument("separator must be at least one byte".into())),
         };
+        self.pull_ready();
         let mut offset = 0usize;
         let (start, end) = loop {
             let buflen = self.buf.len();
             if buflen.saturating_sub(offset) >= min_len {
                 let mut best: Option<(usize, usize)> = None;
-                for sep in separators {
+                for sep in &seps {
                     if let Some(i) = find(&self.buf[offset..], sep) {
                         let (s, e) = (offset + i, offset + i + sep.len());
                         if best.is_none_or(|(_, be)| e < be) {
@@ -405,7 +539,7 @@ impl StreamReader {
                 if offset > self.limit {
                     return Err(StreamError::LimitOverrun {
                         consumed: offset as u64,
-                        message: "separator is not found, and chunk exceed the limit".into(),
+                        message: "Separator is not found, and chunk exceed the limit".into(),
                     });
                 }
             }
@@ -421,20 +555,21 @@ impl StreamReader {
         if start > self.limit {
             return Err(StreamError::LimitOverrun {
                 consumed: start as u64,
-                message: "separator is found, but chunk is longer than limit".into(),
+                message: "Separator is found, but chunk is longer than limit".into(),
             });
         }
         Ok(self.take(end))
     }
 
     /// `readline()`: readuntil("\n"), but EOF returns the partial line, and
-    /// a limit overrun discards what was examined before reporting.
+    /// a limit overrun discards what was examined (and the separator, when
+    /// it is next) before reporting.
     pub async fn readline(&mut self) -> Result<Vec<u8>, StreamError> {
         match self.readuntil(&[b"\n".to_vec()]).await {
             Ok(line) => Ok(line),
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
             Err(StreamError::LimitOverrun { consumed, message }) => {
-                let c = consumed as usize;
+                let c = usize::try_from(consumed).unwrap_or(usize::MAX);
                 if self.buf.get(c) == Some(&b'\n') {
                     self.buf.advance(c + 1);
                 } else {
@@ -446,8 +581,13 @@ impl StreamReader {
         }
     }
 
-    /// True once the buffer is empty and EOF was received.
-    pub fn at_eof(&self) -> bool {
+    /// True once the buffer is empty and EOF was received. Looks at the
+    /// socket without waiting, so an EOF that has arrived counts, as it
+    /// does for asyncio's reader.
+    pub fn at_eof(&mut self) -> bool {
+        if self.buf.is_empty() {
+            self.pull_ready();
+        }
         self.eof && self.buf.is_empty()
     }
 }
@@ -466,12 +606,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// task, water marks, half-close and close.
 pub struct StreamWriter {
     shared: Arc<WriterShared>,
+    link: Arc<Link>,
     info: Arc<ConnInfo>,
     can_write_eof: bool,
     high_water: usize,
     low_water: usize,
     timeouts: Timeouts,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
@@ -491,39 +631,36 @@ struct WriterState {
     pending: usize,
     eof_requested: bool,
     closing: bool,
-    /// The task has finished (socket shut down or failed).
+    /// The task has finished (socket closed, or the connection failed).
     done: bool,
     error: Option<StreamError>,
 }
 
 impl WriterShared {
     fn lock(&self) -> MutexGuard<'_, WriterState> {
-        // A poisoned lock means a panic while holding it; the state is
-        // plain data and still consistent enough to report errors.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 }
 
 impl StreamWriter {
     fn spawn(
-        io: Box<dyn AsyncWrite + Send + Unpin>,
+        io: WriteIo,
         info: Arc<ConnInfo>,
         can_write_eof: bool,
         opts: StreamOptions,
-        closed: Arc<CloseSignal>,
+        link: Arc<Link>,
         counters: Arc<Counters>,
     ) -> StreamWriter {
         let shared = Arc::new(WriterShared::default());
-        let task = tokio::spawn(flush_task(io, shared.clone(), closed, counters));
-        let high_water = opts.high_water.max(1);
+        tokio::spawn(flush_task(io, shared.clone(), link.clone(), counters, opts.timeouts));
         StreamWriter {
             shared,
+            link,
             info,
             can_write_eof,
-            high_water,
-            low_water: high_water / 4,
+            high_water: opts.high_water,
+            low_water: opts.high_water / 4,
             timeouts: opts.timeouts,
-            task: Some(task),
         }
     }
 
@@ -537,6 +674,17 @@ impl StreamWriter {
         self.shared.lock().pending
     }
 
+    /// The high-water mark: drain waits while the buffer is above it.
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
+
+    /// The low-water mark: a waiting drain returns once the buffer is at
+    /// or under it (a quarter of the high-water mark).
+    pub fn low_water(&self) -> usize {
+        self.low_water
+    }
+
     /// Queue bytes; never blocks.
     pub fn write(&self, data: &[u8]) -> Result<(), StreamError> {
         self.writelines(std::iter::once(data))
@@ -548,11 +696,11 @@ impl StreamWriter {
         if st.closing {
             return Err(StreamError::Closed);
         }
-        if st.eof_requested {
-            return Err(StreamError::InvalidArgument("write after write-eof".into()));
-        }
         if let Some(e) = &st.error {
             return Err(e.clone());
+        }
+        if st.eof_requested {
+            return Err(StreamError::InvalidArgument("write after write-eof".into()));
         }
         let before = st.queue.len();
         for p in pieces {
@@ -567,9 +715,13 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Wait for the buffer to fall to the low-water mark if it is above the
-    /// high-water mark; report a flushing error.
+    /// Return at once while the buffer is at or under the high-water mark;
+    /// otherwise wait until it falls to the low-water mark. Reports an
+    /// error of the connection. Waits at most the idle timeout without
+    /// progress, and never past the total deadline.
     pub async fn drain(&self) -> Result<(), StreamError> {
+        let mut last_pending = usize::MAX;
+        let (mut deadline, mut why) = self.timeouts.idle_deadline();
         loop {
             let progress = self.shared.progress.notified();
             tokio::pin!(progress);
@@ -579,33 +731,28 @@ impl StreamWriter {
                 if let Some(e) = &st.error {
                     return Err(e.clone());
                 }
-                if st.closing {
-                    return Err(StreamError::Closed);
-                }
-                if st.pending <= self.high_water {
-                    return Ok(());
-                }
-            }
-            // Above the high-water mark: wait until at most the low mark.
-            let (deadline, why) = self.timeouts.idle_deadline();
-            loop {
-                {
-                    let st = self.shared.lock();
-                    if let Some(e) = &st.error {
-                        return Err(e.clone());
+                if last_pending == usize::MAX {
+                    // First look: asyncio's rule is about the high mark.
+                    if st.closing {
+                        return Err(StreamError::Closed);
                     }
-                    if st.pending <= self.low_water || st.done {
+                    if st.pending <= self.high_water {
                         return Ok(());
                     }
+                } else if st.pending <= self.low_water || st.done {
+                    return Ok(());
                 }
-                tokio::select! {
-                    _ = progress.as_mut() => {}
-                    _ = tokio::time::sleep_until(deadline) => {
-                        return Err(StreamError::TimedOut(format!("drain: peer is not reading ({why})")));
-                    }
+                if st.pending < last_pending {
+                    // Progress: the idle timeout starts again.
+                    (deadline, why) = self.timeouts.idle_deadline();
                 }
-                progress.set(self.shared.progress.notified());
-                progress.as_mut().enable();
+                last_pending = st.pending;
+            }
+            tokio::select! {
+                _ = progress => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(StreamError::TimedOut(format!("drain: the peer is not reading ({why})")));
+                }
             }
         }
     }
@@ -615,7 +762,7 @@ impl StreamWriter {
         self.can_write_eof
     }
 
-    /// Flush, then half-close (TCP FIN). An error on TLS.
+    /// Flush, then half-close (TCP FIN); returns at once. An error on TLS.
     pub fn write_eof(&self) -> Result<(), StreamError> {
         if !self.can_write_eof {
             return Err(StreamError::InvalidArgument(
@@ -625,6 +772,9 @@ impl StreamWriter {
         let mut st = self.shared.lock();
         if st.closing {
             return Err(StreamError::Closed);
+        }
+        if let Some(e) = &st.error {
+            return Err(e.clone());
         }
         st.eof_requested = true;
         drop(st);
@@ -636,7 +786,13 @@ impl StreamWriter {
     pub fn close(&self) {
         let mut st = self.shared.lock();
         st.closing = true;
+        let done = st.done;
         drop(st);
+        if done {
+            // The connection already failed: nothing to flush, but the
+            // socket must still be closed and the reader told.
+            self.link.close();
+        }
         self.shared.wake_task.notify_one();
     }
 
@@ -645,9 +801,12 @@ impl StreamWriter {
         self.shared.lock().closing
     }
 
-    /// Wait until close() has flushed and closed; report a flush error.
+    /// Wait until close() has flushed and closed the socket; report an
+    /// error of the connection. The flush is bounded by the connection's
+    /// timeouts. Called before close() it could never return (the caller
+    /// is the one who must close), so it is an error, unless the
+    /// connection has already failed, which it reports.
     pub async fn wait_closed(&self) -> Result<(), StreamError> {
-        let (deadline, why) = self.timeouts.idle_deadline();
         loop {
             let progress = self.shared.progress.notified();
             tokio::pin!(progress);
@@ -656,42 +815,52 @@ impl StreamWriter {
                 let st = self.shared.lock();
                 if st.done {
                     return match &st.error {
-                        Some(e) if st.closing => Err(e.clone()),
                         Some(e) => Err(e.clone()),
                         None => Ok(()),
                     };
                 }
-            }
-            tokio::select! {
-                _ = progress => {}
-                _ = tokio::time::sleep_until(deadline) => {
-                    return Err(StreamError::TimedOut(format!("wait-closed ({why})")));
+                if !st.closing {
+                    return Err(StreamError::InvalidArgument("wait-closed before close: call close first".into()));
                 }
             }
+            progress.await;
         }
     }
 }
 
 impl Drop for StreamWriter {
     fn drop(&mut self) {
-        // Dropping the writer is close(): what is buffered is still flushed
-        // (bounded by the socket; the task ends when the runtime does).
-        let mut st = self.shared.lock();
-        st.closing = true;
+        // Dropping the writer is close(): what is buffered is still
+        // flushed, within the connection's timeouts.
+        self.close();
+    }
+}
+
+/// Marks the writer done however the flushing task ends (finished, failed,
+/// panicked, or dropped with its runtime), so wait-closed and drain never
+/// wait on a task that is gone.
+struct DoneGuard(Arc<WriterShared>);
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        if !st.done {
+            st.done = true;
+            if st.error.is_none() && (st.pending > 0 || !st.closing) {
+                st.error = Some(StreamError::Other("the connection's writer stopped".into()));
+            }
+        }
         drop(st);
-        self.shared.wake_task.notify_one();
-        drop(self.task.take());
+        self.0.progress.notify_waiters();
     }
 }
 
 /// The background half of a writer: moves queued bytes to the socket,
-/// then performs a requested half-close or close.
-async fn flush_task(
-    mut io: Box<dyn AsyncWrite + Send + Unpin>,
-    shared: Arc<WriterShared>,
-    closed: Arc<CloseSignal>,
-    counters: Arc<Counters>,
-) {
+/// then performs a requested half-close or close. Every socket operation
+/// is bounded by the idle timeout and the total deadline, so a peer that
+/// never reads cannot keep this task (and the socket) alive forever.
+async fn flush_task(mut io: WriteIo, shared: Arc<WriterShared>, link: Arc<Link>, counters: Arc<Counters>, timeouts: Timeouts) {
+    let _done = DoneGuard(shared.clone());
     let mut eof_sent = false;
     loop {
         let wake = shared.wake_task.notified();
@@ -704,26 +873,24 @@ async fn flush_task(
         if !chunk.is_empty() {
             let mut pos = 0;
             while pos < chunk.len() {
-                match io.write(&chunk[pos..]).await {
-                    Ok(0) => {
-                        fail(&shared, &closed, StreamError::ConnectionReset("socket accepts no more data".into()));
-                        return;
+                match bounded(&timeouts, "write", io.write(&chunk[pos..])).await {
+                    Ok(Ok(0)) => {
+                        return fail(&shared, &link, StreamError::ConnectionReset("socket accepts no more data".into()));
                     }
-                    Ok(n) => {
+                    Ok(Ok(n)) => {
                         pos += n;
-                        counters.written.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        counters.written.fetch_add(n as u64, Ordering::Relaxed);
                         shared.lock().pending -= n;
                         shared.progress.notify_waiters();
                     }
-                    Err(e) => {
-                        fail(&shared, &closed, StreamError::from_io(&e));
-                        return;
-                    }
+                    Ok(Err(e)) => return fail(&shared, &link, StreamError::from_io(&e)),
+                    Err(timeout) => return fail(&shared, &link, timeout),
                 }
             }
-            if let Err(e) = io.flush().await {
-                fail(&shared, &closed, StreamError::from_io(&e));
-                return;
+            match bounded(&timeouts, "write", io.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return fail(&shared, &link, StreamError::from_io(&e)),
+                Err(timeout) => return fail(&shared, &link, timeout),
             }
             continue; // more may have been queued meanwhile
         }
@@ -731,17 +898,20 @@ async fn flush_task(
             eof_sent = true;
             // For TCP, shutdown() is shutdown(SHUT_WR); for TLS it sends
             // close_notify first.
-            if let Err(e) = io.shutdown().await {
+            let r = match bounded(&timeouts, "shutdown", io.shutdown()).await {
+                Ok(r) => r.map_err(|e| StreamError::from_io(&e)),
+                Err(timeout) => Err(timeout),
+            };
+            if let Err(e) = r {
                 if !closing {
-                    fail(&shared, &closed, StreamError::from_io(&e));
-                    return;
+                    return fail(&shared, &link, e);
                 }
             }
         }
         if closing {
             drop(io);
+            link.close();
             shared.lock().done = true;
-            closed.set();
             shared.progress.notify_waiters();
             return;
         }
@@ -749,13 +919,21 @@ async fn flush_task(
     }
 }
 
-fn fail(shared: &WriterShared, closed: &CloseSignal, err: StreamError) {
+/// The connection failed while writing: the error is sticky, the buffer
+/// is dropped (it can never be sent), and the write half is closed when
+/// the task returns. The reader keeps its own state: data already
+/// received can still be read. A close() requested earlier closes the
+/// read half too.
+fn fail(shared: &WriterShared, link: &Link, err: StreamError) {
     let mut st = shared.lock();
     st.error = Some(err);
     st.done = true;
     st.queue.clear();
     st.pending = 0;
+    let closing = st.closing;
     drop(st);
-    let _ = closed; // the read side may still hold data; it sees its own errors
+    if closing {
+        link.close();
+    }
     shared.progress.notify_waiters();
 }

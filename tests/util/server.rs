@@ -205,6 +205,7 @@ async fn serve(mut sock: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>) -> std::io::
             let _ = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut tmp)).await;
         }
         After::Reset => {
+            #[allow(deprecated)] // zero linger does not block: it sends RST at once
             sock.set_linger(Some(Duration::ZERO))?;
             drop(sock);
         }

@@ -123,7 +123,8 @@ pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
 /// matches a default (case-insensitively) replaces that default (it is
 /// then sent at the user's position); `remove` drops the default.
 /// Credentials in the URL (`user:pass@`) become `Authorization: Basic`
-/// unless the user gave an Authorization header.
+/// unless the user gave an Authorization header; it is a default too,
+/// sent right after `Host` as curl does.
 ///
 /// ```text
 /// request-line = method SP request-target SP HTTP-version CRLF   ; RFC 9112 3

@@ -4,9 +4,6 @@
 use wfetch_http_core::head::{parse_header_line, parse_response_head, MAX_HEADERS};
 use wfetch_http_core::{Error, Header, Version};
 
-/// Whether an error is the expected one.
-type Check = fn(&Error) -> bool;
-
 fn h(name: &str, value: &[u8]) -> Header {
     Header {
         name: name.into(),
@@ -17,88 +14,29 @@ fn h(name: &str, value: &[u8]) -> Header {
 /// (head, version, status, reason, headers)
 type Case = (&'static [u8], Version, u16, &'static str, Vec<Header>);
 
+/// Rows `head => version status reason [name: value, ...];`.
+macro_rules! heads {
+    ($($input:literal => $version:ident $status:literal $reason:literal [$($n:literal: $v:literal),*];)*) => {
+        vec![$(($input as &[u8], Version::$version, $status, $reason, vec![$(h($n, $v)),*])),*]
+    };
+}
+
 fn valid_cases() -> Vec<Case> {
-    vec![
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: y\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("Content-Type", b"text/plain"), h("X", b"y")],
-        ),
-        (
-            b"HTTP/1.0 404 Not Found\nA: b\n\n",
-            Version::Http10,
-            404,
-            "Not Found",
-            vec![h("A", b"b")],
-        ),
-        (b"HTTP/1.1 204\r\n\r\n", Version::Http11, 204, "", vec![]),
-        (b"HTTP/1.1 204 \r\n\r\n", Version::Http11, 204, "", vec![]),
-        (
-            b"HTTP/1.1 999 Odd  Reason\t\r\n\r\n",
-            Version::Http11,
-            999,
-            "Odd  Reason\t",
-            vec![],
-        ),
-        (
-            b"HTTP/1.1 100 Continue\r\n\r\n",
-            Version::Http11,
-            100,
-            "Continue",
-            vec![],
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\tc \r\nY: d\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("X", b"a b c"), h("Y", b"d")],
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX:\r\n more\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("X", b"more")],
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX:   v  \t\r\nEmpty:\r\nTight:v\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("X", b"v"), h("Empty", b""), h("Tight", b"v")],
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("Set-Cookie", b"a=1"), h("set-cookie", b"b=2")],
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nX: caf\xe9 \x7f\x01\r\n\r\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("X", b"caf\xe9 \x7f\x01")],
-        ),
-        (
-            b"HTTP/1.1 200 OK\nX: y\r\n\n",
-            Version::Http11,
-            200,
-            "OK",
-            vec![h("X", b"y")],
-        ),
-        (
-            b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n",
-            Version::Http11,
-            302,
-            "Found",
-            vec![h("Location", b"/x")],
-        ),
-    ]
+    heads! {
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: y\r\n\r\n" => Http11 200 "OK" ["Content-Type": b"text/plain", "X": b"y"];
+        b"HTTP/1.0 404 Not Found\nA: b\n\n" => Http10 404 "Not Found" ["A": b"b"];
+        b"HTTP/1.1 204\r\n\r\n" => Http11 204 "" [];
+        b"HTTP/1.1 204 \r\n\r\n" => Http11 204 "" [];
+        b"HTTP/1.1 999 Odd  Reason\t\r\n\r\n" => Http11 999 "Odd  Reason\t" [];
+        b"HTTP/1.1 100 Continue\r\n\r\n" => Http11 100 "Continue" [];
+        b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\tc \r\nY: d\r\n\r\n" => Http11 200 "OK" ["X": b"a b c", "Y": b"d"];
+        b"HTTP/1.1 200 OK\r\nX:\r\n more\r\n\r\n" => Http11 200 "OK" ["X": b"more"];
+        b"HTTP/1.1 200 OK\r\nX:   v  \t\r\nEmpty:\r\nTight:v\r\n\r\n" => Http11 200 "OK" ["X": b"v", "Empty": b"", "Tight": b"v"];
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\r\n" => Http11 200 "OK" ["Set-Cookie": b"a=1", "set-cookie": b"b=2"];
+        b"HTTP/1.1 200 OK\r\nX: caf\xe9 \x7f\x01\r\n\r\n" => Http11 200 "OK" ["X": b"caf\xe9 \x7f\x01"];
+        b"HTTP/1.1 200 OK\nX: y\r\n\n" => Http11 200 "OK" ["X": b"y"];
+        b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n" => Http11 302 "Found" ["Location": b"/x"];
+    }
 }
 
 #[test]
@@ -108,17 +46,18 @@ fn valid_heads() {
         // Whatever follows the head (a body, the next response) is not used.
         for rest in [&b""[..], b"BODY\0\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n"] {
             let input = [head, rest].concat();
-            let (got, n) = parse_response_head(&input)
+            let (got, used) = parse_response_head(&input)
                 .unwrap_or_else(|e| panic!("{shown:?}: {e}"))
                 .unwrap_or_else(|| panic!("{shown:?}: incomplete"));
+            let got = (
+                got.version,
+                got.status,
+                got.reason.as_str(),
+                &got.headers,
+                used,
+            );
             assert_eq!(
-                (
-                    got.version,
-                    got.status,
-                    got.reason.as_str(),
-                    &got.headers,
-                    n
-                ),
+                got,
                 (version, status, reason, &headers, head.len()),
                 "{shown:?}"
             );
@@ -130,11 +69,12 @@ fn valid_heads() {
 fn every_prefix_needs_more() {
     for (head, ..) in valid_cases() {
         for end in 0..head.len() {
+            let prefix = &head[..end];
             assert_eq!(
-                parse_response_head(&head[..end]),
+                parse_response_head(prefix),
                 Ok(None),
                 "{:?}",
-                String::from_utf8_lossy(&head[..end])
+                String::from_utf8_lossy(prefix)
             );
         }
     }
@@ -142,9 +82,8 @@ fn every_prefix_needs_more() {
 
 #[test]
 fn header_lookup() {
-    let (head, _) = parse_response_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nb: 2\r\na: 3\r\n\r\n")
-        .unwrap()
-        .unwrap();
+    let input = b"HTTP/1.1 200 OK\r\nA: 1\r\nb: 2\r\na: 3\r\n\r\n";
+    let (head, _) = parse_response_head(input).unwrap().unwrap();
     assert_eq!(head.header("a"), Some(&b"1"[..]));
     assert_eq!(head.header("B"), Some(&b"2"[..]));
     assert_eq!(head.header("c"), None);
@@ -155,122 +94,55 @@ fn header_lookup() {
     assert_eq!(head.version.as_str(), "HTTP/1.1");
 }
 
+/// Rows `input => error pattern (if guard)?,`.
+macro_rules! rejects {
+    ($($input:literal => $err:pat $(if $guard:expr)?,)*) => {$(
+        match parse_response_head($input) {
+            Err($err) $(if $guard)? => {}
+            other => panic!("{:?}: got {other:?}", String::from_utf8_lossy($input)),
+        }
+    )*};
+}
+
 #[test]
 fn malformed_heads() {
-    let cases: &[(&[u8], Check)] = &[
-        (
-            b"HTTP/2 200 OK\r\n\r\n",
-            |e| matches!(e, Error::UnsupportedVersion(v) if v == "HTTP/2"),
-        ),
-        (b"HTTP/1.2 200 OK\r\n\r\n", |e| {
-            matches!(e, Error::UnsupportedVersion(_))
-        }),
-        (b"HTTP/0.9 200 OK\r\n\r\n", |e| {
-            matches!(e, Error::UnsupportedVersion(_))
-        }),
-        (b"ICY 200 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"http/1.1 200 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"\r\nHTTP/1.1 200 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 \r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 20 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 099 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 2000 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1  200 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 2x0 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 200OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1\t200 OK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 200 O\rK\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 200 O\0K\r\n\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nName\t: v\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nNa me: v\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\n: v\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nN\xe9: v\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\n X: folded onto nothing\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nX\0: ab\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nX: a\r\n b\0\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.1 200 OK\r\n\r\r\n\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
+    rejects! {
+        b"HTTP/2 200 OK\r\n\r\n" => Error::UnsupportedVersion(v) if v == "HTTP/2",
+        b"HTTP/1.2 200 OK\r\n\r\n" => Error::UnsupportedVersion(_),
+        b"HTTP/0.9 200 OK\r\n\r\n" => Error::UnsupportedVersion(_),
+        b"ICY 200 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"http/1.1 200 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"\r\nHTTP/1.1 200 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 \r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 20 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 099 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 2000 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1  200 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 2x0 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 200OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1\t200 OK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 200 O\rK\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 200 O\0K\r\n\r\n" => Error::BadStatusLine(_),
+        b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nName\t: v\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nNa me: v\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\n: v\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nN\xe9: v\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\n X: folded onto nothing\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nX\0: ab\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nX: a\r\n b\0\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n" => Error::BadHeader(_),
+        b"HTTP/1.1 200 OK\r\n\r\r\n\r\n" => Error::BadHeader(_),
         // A NUL fails at once, even before the head is complete.
-        (b"HTTP/1.1 200 OK\r\nX: a\0", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"HTTP/1.\0", |e| matches!(e, Error::BadStatusLine(_))),
-        // A bad complete line fails before the head is complete.
-        (b"HTTP/1.1 200 OK\r\nbad line\r\n", |e| {
-            matches!(e, Error::BadHeader(_))
-        }),
-        (b"SSH-2.0-OpenSSH\r\n", |e| {
-            matches!(e, Error::BadStatusLine(_))
-        }),
-    ];
-    for (input, check) in cases {
-        match parse_response_head(input) {
-            Err(e) => assert!(
-                check(&e),
-                "{:?}: unexpected error {e:?}",
-                String::from_utf8_lossy(input)
-            ),
-            Ok(r) => panic!("{:?}: accepted as {r:?}", String::from_utf8_lossy(input)),
-        }
+        b"HTTP/1.1 200 OK\r\nX: a\0" => Error::BadHeader(_),
+        b"HTTP/1.\0" => Error::BadStatusLine(_),
+        // So does a bad complete line.
+        b"HTTP/1.1 200 OK\r\nbad line\r\n" => Error::BadHeader(_),
+        b"SSH-2.0-OpenSSH\r\n" => Error::BadStatusLine(_),
     }
 }
 
@@ -286,17 +158,12 @@ fn header_count_limit() {
     };
     let (ok, _) = parse_response_head(&head(MAX_HEADERS)).unwrap().unwrap();
     assert_eq!(ok.headers.len(), MAX_HEADERS);
-    assert_eq!(
-        parse_response_head(&head(MAX_HEADERS + 1)),
-        Err(Error::TooManyHeaders(MAX_HEADERS + 1))
-    );
+    let too_many = Err(Error::TooManyHeaders(MAX_HEADERS + 1));
+    assert_eq!(parse_response_head(&head(MAX_HEADERS + 1)), too_many);
     // Reported before the head ends.
     let mut partial = head(MAX_HEADERS + 1);
     partial.truncate(partial.len() - 2);
-    assert_eq!(
-        parse_response_head(&partial),
-        Err(Error::TooManyHeaders(MAX_HEADERS + 1))
-    );
+    assert_eq!(parse_response_head(&partial), too_many);
 }
 
 #[test]
@@ -325,13 +192,15 @@ fn header_lines() {
         b" Name: v",
         b"N(ame): v",
         b"Name: a\rb",
+        b"Name: a\r",
         b"Name: a\0b",
         b"Name: a\nb",
     ];
     for &line in bad {
+        let got = parse_header_line(line);
         assert!(
-            matches!(parse_header_line(line), Err(Error::BadHeader(_))),
-            "{:?}",
+            matches!(got, Err(Error::BadHeader(_))),
+            "{:?}: {got:?}",
             String::from_utf8_lossy(line)
         );
     }

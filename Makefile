@@ -1,0 +1,38 @@
+# wfetch: the two commands a fresh machine needs are `make run URL=...`
+# and `make test`. Both install what is missing first (`make deps`).
+
+URL ?= http://127.0.0.1:8080/
+ARGS ?=
+CARGO ?= cargo
+
+.PHONY: deps run build release test lint fmt bench clean
+
+# The wasm32-wasip2 target (for the guests), nginx and curl (for the tests).
+deps:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+		(apt-get update -qq || sudo apt-get update -qq) && \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl || \
+		 sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl); }
+	@command -v curl >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl)
+
+build:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	$(CARGO) build --release
+
+# Fetch URL with the release binary: make run URL=https://example.com/ ARGS="-o page.html"
+run: build
+	./target/release/wfetch $(ARGS) $(URL)
+
+test: deps
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
