@@ -27,12 +27,17 @@ run: build
 test: deps
 	$(CARGO) test --workspace
 
+# The guests are their own workspace (wasm32-wasip2), linted with the
+# target dir build.rs uses so nothing is built twice.
 lint:
 	$(CARGO) fmt --all -- --check
+	cd guest && $(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd guest && $(CARGO) clippy --release --workspace --target wasm32-wasip2 --target-dir ../target/guest -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
+	cd guest && $(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean

@@ -26,7 +26,14 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&guest_ws)
-        .args(["build", "--release", "--workspace", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     // Variables leaking from the outer build would change (or break) the
     // inner one.
@@ -39,7 +46,12 @@ fn main() {
             || key.starts_with("CARGO_BUILD_")
             || matches!(
                 key.as_str(),
-                "RUSTFLAGS" | "CARGO_TARGET_DIR" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "CARGO_MAKEFLAGS" | "CARGO_LLVM_COV"
+                "RUSTFLAGS"
+                    | "CARGO_TARGET_DIR"
+                    | "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "CARGO_MAKEFLAGS"
+                    | "CARGO_LLVM_COV"
             )
         {
             cmd.env_remove(&key);
@@ -48,7 +60,11 @@ fn main() {
     let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("wasm32-wasip2") && (stderr.contains("target may not be installed") || stderr.contains("can't find crate for `core`") || stderr.contains("can't find crate for `std`")) {
+        if stderr.contains("wasm32-wasip2")
+            && (stderr.contains("target may not be installed")
+                || stderr.contains("can't find crate for `core`")
+                || stderr.contains("can't find crate for `std`"))
+        {
             panic!("\n\nwfetch: the wasm32-wasip2 target is missing. Add it with:\n\n    rustup target add wasm32-wasip2\n\n");
         }
         panic!("building the guests failed:\n{stderr}");
@@ -58,7 +74,10 @@ fn main() {
     for (i, (_, stem)) in GUESTS.iter().enumerate() {
         let wasm = out_dir.join(format!("{stem}.wasm"));
         assert!(wasm.exists(), "guest build produced no {}", wasm.display());
-        let var = format!("WFETCH_GUEST_{}", stem.trim_start_matches("wfetch_guest_").to_uppercase());
+        let var = format!(
+            "WFETCH_GUEST_{}",
+            stem.trim_start_matches("wfetch_guest_").to_uppercase()
+        );
         println!("cargo:rustc-env={var}={}", wasm.display());
         if i == 0 {
             println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST={}", wasm.display());

@@ -25,7 +25,12 @@ fn unresolvable_host_exits_6() {
 
 #[test]
 fn malformed_urls_exit_3() {
-    for url in ["http://[::1", "http://exa mple.com/", "http://127.0.0.1:99999/", "http://127.0.0.1:0/"] {
+    for url in [
+        "http://[::1",
+        "http://exa mple.com/",
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:0/",
+    ] {
         let out = wfetch(&[url]);
         assert_eq!(code(&out), 3, "{url}: {}", String::from_utf8_lossy(&out.stderr));
     }

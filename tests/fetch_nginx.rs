@@ -82,7 +82,9 @@ fn chunked_body_from_nginx_is_decoded() {
     // Check the response really is chunked, with curl as the witness.
     let head = curl(&["-s", "-D", "-", "-o", "/dev/null", &n.http("/chunked/text.txt")]);
     assert!(
-        String::from_utf8_lossy(&head.stdout).to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        String::from_utf8_lossy(&head.stdout)
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
         "nginx did not answer chunked: {}",
         String::from_utf8_lossy(&head.stdout)
     );

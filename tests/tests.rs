@@ -6,3 +6,5 @@ mod util;
 mod cli_errors;
 mod fetch_nginx;
 mod fetch_server;
+mod probe;
+mod streams;

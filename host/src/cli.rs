@@ -62,7 +62,12 @@ pub struct Args {
     #[arg(short = 'L', long = "location", help_heading = "Request")]
     pub location: bool,
     /// The most redirects to follow with -L.
-    #[arg(long = "max-redirs", value_name = "N", default_value_t = 50, help_heading = "Request")]
+    #[arg(
+        long = "max-redirs",
+        value_name = "N",
+        default_value_t = 50,
+        help_heading = "Request"
+    )]
     pub max_redirs: u32,
     /// Ask for a compressed body and decode it (gzip, deflate, br).
     #[arg(long = "compressed", help_heading = "Request")]
@@ -172,7 +177,9 @@ impl Setup {
             if v.is_finite() && v > 0.0 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(Error::Usage(format!("{flag}: expected a positive number of seconds, got {v}")))
+                Err(Error::Usage(format!(
+                    "{flag}: expected a positive number of seconds, got {v}"
+                )))
             }
         };
         let deadline = match args.max_time {
@@ -221,7 +228,11 @@ fn read_data(d: &str) -> Result<Vec<u8>, Error> {
             } else {
                 std::fs::read(path)
             }
-            .map_err(|e| Error::Input(format!("Failed to open/read local data from file/application: {path}: {e}")))?;
+            .map_err(|e| {
+                Error::Input(format!(
+                    "Failed to open/read local data from file/application: {path}: {e}"
+                ))
+            })?;
             Ok(data.into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect())
         }
     }
@@ -356,7 +367,9 @@ impl OutputState {
 
     fn out(&mut self) -> Result<&mut dyn Write, String> {
         match &self.target {
-            None => Ok(self.stdout.get_or_insert_with(|| BufWriter::with_capacity(256 * 1024, std::io::stdout()))),
+            None => Ok(self
+                .stdout
+                .get_or_insert_with(|| BufWriter::with_capacity(256 * 1024, std::io::stdout()))),
             Some(path) => {
                 if self.file.is_none() {
                     let f = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;

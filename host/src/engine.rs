@@ -63,7 +63,8 @@ impl Runtime {
             name: name.to_string(),
             why,
         };
-        let component = Component::new(&self.engine, wasm).map_err(|e| guest_err(format!("not a valid component: {e:#}")))?;
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| guest_err(format!("not a valid component: {e:#}")))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -104,7 +105,10 @@ impl Guest {
     }
 
     /// The guest's `build-request`.
-    pub async fn build_request(&self, req: &Request) -> Result<Result<Vec<u8>, bindings::exports::wfetch::fetch::fetcher::RequestError>, Error> {
+    pub async fn build_request(
+        &self,
+        req: &Request,
+    ) -> Result<Result<Vec<u8>, bindings::exports::wfetch::fetch::fetcher::RequestError>, Error> {
         let mut store = self.store(Arc::new(offline_net()));
         let instance = self.instantiate(&mut store).await?;
         instance
@@ -164,8 +168,12 @@ impl WasiView for HostState {
 fn to_wit(e: streams::StreamError) -> wit::StreamError {
     use streams::StreamError as S;
     match e {
-        S::IncompleteRead { partial, expected } => wit::StreamError::IncompleteRead(wit::IncompleteRead { partial, expected }),
-        S::LimitOverrun { consumed, message } => wit::StreamError::LimitOverrun(wit::LimitOverrun { consumed, message }),
+        S::IncompleteRead { partial, expected } => {
+            wit::StreamError::IncompleteRead(wit::IncompleteRead { partial, expected })
+        }
+        S::LimitOverrun { consumed, message } => {
+            wit::StreamError::LimitOverrun(wit::LimitOverrun { consumed, message })
+        }
         S::ConnectionRefused(m) => wit::StreamError::ConnectionRefused(m),
         S::ConnectionReset(m) => wit::StreamError::ConnectionReset(m),
         S::TimedOut(m) => wit::StreamError::TimedOut(m),
@@ -223,7 +231,11 @@ impl wit::HostStreamReader for HostState {
     async fn readline(&mut self, r: Resource<StreamReader>) -> WResult<Result<Vec<u8>, wit::StreamError>> {
         Ok(self.reader(&r)?.readline().await.map_err(to_wit))
     }
-    async fn readuntil(&mut self, r: Resource<StreamReader>, separators: Vec<Vec<u8>>) -> WResult<Result<Vec<u8>, wit::StreamError>> {
+    async fn readuntil(
+        &mut self,
+        r: Resource<StreamReader>,
+        separators: Vec<Vec<u8>>,
+    ) -> WResult<Result<Vec<u8>, wit::StreamError>> {
         Ok(self.reader(&r)?.readuntil(&separators).await.map_err(to_wit))
     }
     async fn readexactly(&mut self, r: Resource<StreamReader>, n: u64) -> WResult<Result<Vec<u8>, wit::StreamError>> {
@@ -242,8 +254,15 @@ impl wit::HostStreamWriter for HostState {
     async fn write(&mut self, w: Resource<StreamWriter>, data: Vec<u8>) -> WResult<Result<(), wit::StreamError>> {
         Ok(self.writer(&w)?.write(&data).map_err(to_wit))
     }
-    async fn writelines(&mut self, w: Resource<StreamWriter>, data: Vec<Vec<u8>>) -> WResult<Result<(), wit::StreamError>> {
-        Ok(self.writer(&w)?.writelines(data.iter().map(Vec::as_slice)).map_err(to_wit))
+    async fn writelines(
+        &mut self,
+        w: Resource<StreamWriter>,
+        data: Vec<Vec<u8>>,
+    ) -> WResult<Result<(), wit::StreamError>> {
+        Ok(self
+            .writer(&w)?
+            .writelines(data.iter().map(Vec::as_slice))
+            .map_err(to_wit))
     }
     async fn drain(&mut self, w: Resource<StreamWriter>) -> WResult<Result<(), wit::StreamError>> {
         Ok(self.writer(&w)?.drain().await.map_err(to_wit))

@@ -31,7 +31,12 @@ pub struct TlsRequest {
 }
 
 /// Resolve, check and connect; then the TLS handshake if asked.
-pub async fn connect(cfg: &NetConfig, host: &str, port: u16, tls: Option<TlsRequest>) -> Result<Connection, StreamError> {
+pub async fn connect(
+    cfg: &NetConfig,
+    host: &str,
+    port: u16,
+    tls: Option<TlsRequest>,
+) -> Result<Connection, StreamError> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(StreamError::InvalidArgument("empty host name".into()));

@@ -43,10 +43,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum StreamError {
     /// EOF before the requested data was complete.
     #[error("incomplete read: {} bytes read, {} expected", partial.len(), expected.map_or("more".to_string(), |n| n.to_string()))]
-    IncompleteRead {
-        partial: Vec<u8>,
-        expected: Option<u64>,
-    },
+    IncompleteRead { partial: Vec<u8>, expected: Option<u64> },
     /// The separator was not found within the reader's limit.
     #[error("{message} ({consumed} bytes examined)")]
     LimitOverrun { consumed: u64, message: String },
@@ -83,7 +80,10 @@ impl StreamError {
             _ => {
                 // rustls reports alerts and certificate failures as
                 // InvalidData wrapping a rustls::Error.
-                if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<tokio_rustls::rustls::Error>()) {
+                if let Some(tls) = err
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<tokio_rustls::rustls::Error>())
+                {
                     return crate::tls::classify(tls);
                 }
                 StreamError::Other(err.to_string())
@@ -467,7 +467,9 @@ impl StreamReader {
             return Ok(Vec::new());
         }
         if n < -1 {
-            return Err(StreamError::InvalidArgument(format!("read({n}): n must be -1 or at least 0")));
+            return Err(StreamError::InvalidArgument(format!(
+                "read({n}): n must be -1 or at least 0"
+            )));
         }
         self.pull_ready();
         if n == -1 {
@@ -486,7 +488,8 @@ impl StreamReader {
 
     /// `readexactly(n)`: exactly n bytes, or IncompleteRead with what came.
     pub async fn readexactly(&mut self, n: u64) -> Result<Vec<u8>, StreamError> {
-        let n_usize = usize::try_from(n).map_err(|_| StreamError::InvalidArgument(format!("readexactly({n}): too large")))?;
+        let n_usize =
+            usize::try_from(n).map_err(|_| StreamError::InvalidArgument(format!("readexactly({n}): too large")))?;
         if n_usize == 0 {
             return Ok(Vec::new());
         }
@@ -515,8 +518,16 @@ impl StreamReader {
         seps.sort_by_key(|s| s.len());
         let (min_len, max_len) = match (seps.first(), seps.last()) {
             (Some(min), Some(max)) if !min.is_empty() => (min.len(), max.len()),
-            (None, _) => return Err(StreamError::InvalidArgument("readuntil needs at least one separator".into())),
-            _ => return Err(StreamError::InvalidArgument("separator must be at least one byte".into())),
+            (None, _) => {
+                return Err(StreamError::InvalidArgument(
+                    "readuntil needs at least one separator".into(),
+                ))
+            }
+            _ => {
+                return Err(StreamError::InvalidArgument(
+                    "separator must be at least one byte".into(),
+                ))
+            }
         };
         self.pull_ready();
         let mut offset = 0usize;
@@ -820,7 +831,9 @@ impl StreamWriter {
                     };
                 }
                 if !st.closing {
-                    return Err(StreamError::InvalidArgument("wait-closed before close: call close first".into()));
+                    return Err(StreamError::InvalidArgument(
+                        "wait-closed before close: call close first".into(),
+                    ));
                 }
             }
             progress.await;
@@ -859,7 +872,13 @@ impl Drop for DoneGuard {
 /// then performs a requested half-close or close. Every socket operation
 /// is bounded by the idle timeout and the total deadline, so a peer that
 /// never reads cannot keep this task (and the socket) alive forever.
-async fn flush_task(mut io: WriteIo, shared: Arc<WriterShared>, link: Arc<Link>, counters: Arc<Counters>, timeouts: Timeouts) {
+async fn flush_task(
+    mut io: WriteIo,
+    shared: Arc<WriterShared>,
+    link: Arc<Link>,
+    counters: Arc<Counters>,
+    timeouts: Timeouts,
+) {
     let _done = DoneGuard(shared.clone());
     let mut eof_sent = false;
     loop {
@@ -875,7 +894,11 @@ async fn flush_task(mut io: WriteIo, shared: Arc<WriterShared>, link: Arc<Link>,
             while pos < chunk.len() {
                 match bounded(&timeouts, "write", io.write(&chunk[pos..])).await {
                     Ok(Ok(0)) => {
-                        return fail(&shared, &link, StreamError::ConnectionReset("socket accepts no more data".into()));
+                        return fail(
+                            &shared,
+                            &link,
+                            StreamError::ConnectionReset("socket accepts no more data".into()),
+                        );
                     }
                     Ok(Ok(n)) => {
                         pos += n;

@@ -86,7 +86,9 @@ pub fn server_name(name: &str) -> Result<ServerName<'static>, StreamError> {
 pub fn classify(err: &rustls::Error) -> StreamError {
     let certificate = matches!(
         err,
-        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented | rustls::Error::UnsupportedNameType
+        rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::UnsupportedNameType
     );
     StreamError::Tls {
         certificate,

@@ -34,7 +34,9 @@ pub fn curl(args: &[&str]) -> Output {
 
 /// The exit code, or a panic naming the signal.
 pub fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
 }
 
 /// Assert a zero exit, showing stderr otherwise.

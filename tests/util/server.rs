@@ -76,11 +76,15 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
         "/trailers" => Reply::close(chunked(&body, 1000, "X-Checksum: abc123\r\nX-Other: two\r\n")),
         "/chunked-ext" => {
             let mut v = head("Transfer-Encoding: chunked\r\n");
-            v.extend_from_slice(b"5;name=value;x=\"q\"\r\nhello\r\n6 ; ext\r\n world\r\nA\r\n0123456789\r\n0;last\r\n\r\n");
+            v.extend_from_slice(
+                b"5;name=value;x=\"q\"\r\nhello\r\n6 ; ext\r\n world\r\nA\r\n0123456789\r\n0;last\r\n\r\n",
+            );
             Reply::close(v)
         }
         "/interim" => {
-            let mut v = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n".to_vec();
+            let mut v =
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                    .to_vec();
             v.extend_from_slice(&with_len(b"final body\n"));
             Reply::close(v)
         }
@@ -103,9 +107,16 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
         "/empty" => Reply::close(Vec::new()),
         "/bad-status" => Reply::close(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
         "/not-http" => Reply::close(b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()),
-        "/cl-conflict" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec()),
-        "/cl-te" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()),
-        "/bad-chunk" => Reply::close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec()),
+        "/cl-conflict" => {
+            Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec())
+        }
+        "/cl-te" => Reply::close(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        "/bad-chunk" => {
+            Reply::close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec())
+        }
         "/chunk-overflow" => Reply::close(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n0\r\n\r\n".to_vec(),
         ),
@@ -153,7 +164,9 @@ pub fn server() -> &'static TestServer {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap().port()).unwrap();
                 loop {
-                    let Ok((sock, _)) = listener.accept().await else { continue };
+                    let Ok((sock, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let reqs = reqs.clone();
                     tokio::spawn(async move {
                         let _ = serve(sock, reqs).await;
@@ -184,7 +197,8 @@ async fn serve(mut sock: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>) -> std::io::
         .lines()
         .find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
     while buf.len() < head_end + len {

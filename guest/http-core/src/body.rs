@@ -58,9 +58,8 @@ pub fn framing(method: &str, head: &ResponseHead) -> Result<Framing, Error> {
         let values = list_elements(head.headers_named("Content-Length"));
         let mut length = None;
         for v in &values {
-            let n = parse_decimal(v).ok_or_else(|| {
-                Error::InvalidContentLength(format!("not a number: {}", lossy_list(&values)))
-            })?;
+            let n = parse_decimal(v)
+                .ok_or_else(|| Error::InvalidContentLength(format!("not a number: {}", lossy_list(&values))))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Error::InvalidContentLength(format!(
                     "differing values: {}",
@@ -195,10 +194,7 @@ impl BodyDecoder {
     /// trailer-section = *( field-line CRLF )
     /// ```
     pub fn on_line(&mut self, line: &[u8]) -> Result<(), Error> {
-        if !matches!(
-            self.state,
-            State::ChunkSize | State::ChunkDataEnd | State::Trailers
-        ) {
+        if !matches!(self.state, State::ChunkSize | State::ChunkDataEnd | State::Trailers) {
             return Ok(());
         }
         if line.last() != Some(&b'\n') {
@@ -225,15 +221,12 @@ impl BodyDecoder {
                 let content = head::strip_eol(line);
                 if content.is_empty() {
                     self.state = State::Done;
-                } else if let (Some(b' ' | b'\t'), Some(last)) =
-                    (content.first(), self.trailers.last_mut())
-                {
+                } else if let (Some(b' ' | b'\t'), Some(last)) = (content.first(), self.trailers.last_mut()) {
                     head::unfold(&mut last.value, content).map_err(bad)?;
                 } else if self.trailers.len() >= head::MAX_HEADERS {
                     return Err(Error::TooManyHeaders(self.trailers.len() + 1));
                 } else {
-                    self.trailers
-                        .push(head::parse_header_line(content).map_err(bad)?);
+                    self.trailers.push(head::parse_header_line(content).map_err(bad)?);
                 }
             }
         }
@@ -328,10 +321,7 @@ pub fn decode_in_memory(
             Step::Done => break,
             Step::ReadLine => {
                 // Like readline(): through "\n", or what is left at EOF.
-                let len = rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest.len(), |i| i + 1);
+                let len = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
                 if len == 0 {
                     dec.on_eof()?;
                 } else {

@@ -123,10 +123,7 @@ impl Decoder {
         };
         Decoder {
             kind,
-            meter: Meter {
-                input: 0,
-                output: 0,
-            },
+            meter: Meter { input: 0, output: 0 },
             buf: vec![0; STEP],
             fed: 0,
         }
@@ -153,11 +150,7 @@ impl Decoder {
                         z.insert(Decompress::new(is_zlib_header(cmf, flg)))
                     }
                 };
-                let data = if head.is_empty() {
-                    input
-                } else {
-                    head.as_slice()
-                };
+                let data = if head.is_empty() { input } else { head.as_slice() };
                 *done = inflate(z, data, out, buf, meter)?.1;
                 head.clear();
                 Ok(())
@@ -203,10 +196,7 @@ impl Decoder {
 /// RFC 1950 2.2: `CMF` = CM 8 (deflate) and CINFO <= 7; `CMF*256 + FLG` is a
 /// multiple of 31; FDICT (a preset dictionary) is not set.
 fn is_zlib_header(cmf: u8, flg: u8) -> bool {
-    cmf & 0x0f == 8
-        && cmf >> 4 <= 7
-        && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
-        && flg & 0x20 == 0
+    cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0 && flg & 0x20 == 0
 }
 
 /// Inflate `input` into `out` one [`STEP`] at a time. Returns the bytes used
@@ -393,9 +383,7 @@ fn brotli(
             }
             BrotliResult::NeedsMoreInput => return Ok(()),
             BrotliResult::NeedsMoreOutput => {}
-            BrotliResult::ResultFailure => {
-                return Err(Error::Decode("corrupt brotli data".to_string()))
-            }
+            BrotliResult::ResultFailure => return Err(Error::Decode("corrupt brotli data".to_string())),
         }
     }
 }

@@ -56,10 +56,7 @@ pub enum Error {
     BadTrailer(String),
     /// The connection ended before the body did.
     #[error("body truncated: received {received} of {} bytes", expected.map_or_else(|| "more".to_string(), |n| n.to_string()))]
-    Truncated {
-        expected: Option<u64>,
-        received: u64,
-    },
+    Truncated { expected: Option<u64>, received: u64 },
 
     // --- redirects ---
     /// A 3xx that must be followed has no usable Location.

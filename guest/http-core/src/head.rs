@@ -54,11 +54,7 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<(ResponseHead, usize)>,
 
 /// The next line of `data` from `*pos` without its line ending, or None when
 /// the line is not complete yet. A NUL is an error even in an incomplete line.
-fn next_line<'a>(
-    data: &'a [u8],
-    pos: &mut usize,
-    status_line: bool,
-) -> Result<Option<&'a [u8]>, Error> {
+fn next_line<'a>(data: &'a [u8], pos: &mut usize, status_line: bool) -> Result<Option<&'a [u8]>, Error> {
     let rest = data.get(*pos..).unwrap_or_default();
     let line = match rest.iter().position(|&b| b == b'\n') {
         Some(nl) => rest.get(..=nl).unwrap_or_default(),
@@ -92,10 +88,7 @@ fn next_line<'a>(
 pub fn parse_header_line(line: &[u8]) -> Result<Header, Error> {
     let line = strip_eol(line);
     let bad = |what: &str| Error::BadHeader(format!("{what}: {:?}", String::from_utf8_lossy(line)));
-    let colon = line
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or_else(|| bad("no colon"))?;
+    let colon = line.iter().position(|&b| b == b':').ok_or_else(|| bad("no colon"))?;
     let (name, value) = (
         line.get(..colon).unwrap_or_default(),
         line.get(colon + 1..).unwrap_or_default(),

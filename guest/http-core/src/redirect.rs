@@ -25,18 +25,12 @@ pub fn is_redirect(status: u16) -> bool {
 /// ```
 pub fn next_request(req: &Request, status: u16, location: &[u8]) -> Result<Request, Error> {
     let location = std::str::from_utf8(location)
-        .map_err(|_| {
-            Error::BadLocation(format!(
-                "not utf-8: {:?}",
-                String::from_utf8_lossy(location)
-            ))
-        })?
+        .map_err(|_| Error::BadLocation(format!("not utf-8: {:?}", String::from_utf8_lossy(location))))?
         .trim_matches([' ', '\t']);
     if location.is_empty() {
         return Err(Error::BadLocation("empty location".to_string()));
     }
-    let base =
-        Url::parse(&req.url).map_err(|e| Error::InvalidUrl(format!("{e}: {:?}", req.url)))?;
+    let base = Url::parse(&req.url).map_err(|e| Error::InvalidUrl(format!("{e}: {:?}", req.url)))?;
     let mut url = base
         .join(location)
         .map_err(|e| Error::BadLocation(format!("{e}: {location:?}")))?;
@@ -59,8 +53,7 @@ pub fn next_request(req: &Request, status: u16, location: &[u8]) -> Result<Reque
             .retain(|h| !is_named(h, &["Content-Type", "Content-Length"]));
     }
     if cross_origin {
-        next.headers
-            .retain(|h| !is_named(h, &["Authorization", "Cookie"]));
+        next.headers.retain(|h| !is_named(h, &["Authorization", "Cookie"]));
         // Both always succeed on an http(s) URL, which has a host.
         let _ = url.set_username("");
         let _ = url.set_password(None);

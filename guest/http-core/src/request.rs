@@ -85,12 +85,7 @@ pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
         Some(Host::Ipv6(addr)) => (addr.to_string(), format!("[{addr}]")),
         Some(Host::Ipv4(addr)) => (addr.to_string(), addr.to_string()),
         Some(Host::Domain(d)) if !d.is_empty() => (d.to_string(), d.to_string()),
-        _ => {
-            return Err(Error::InvalidUrl(format!(
-                "missing host: {:?}",
-                url.as_str()
-            )))
-        }
+        _ => return Err(Error::InvalidUrl(format!("missing host: {:?}", url.as_str()))),
     };
     // The url crate drops a port equal to the scheme's default.
     let port = url.port().unwrap_or(default_port);
@@ -140,10 +135,7 @@ pub fn build_request(req: &Request) -> Result<(Target, Vec<u8>), Error> {
     }
     for h in &req.headers {
         if !is_token(&h.name) {
-            return Err(Error::InvalidHeader(format!(
-                "name {:?} is not a token",
-                h.name
-            )));
+            return Err(Error::InvalidHeader(format!("name {:?} is not a token", h.name)));
         }
         if h.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             return Err(Error::InvalidHeader(format!(
@@ -165,11 +157,7 @@ pub fn build_request(req: &Request) -> Result<(Target, Vec<u8>), Error> {
     if req.compressed {
         defaults.push(("Accept-Encoding", "gzip, deflate, br".to_string()));
     }
-    let user_has = |name: &str| {
-        req.headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case(name))
-    };
+    let user_has = |name: &str| req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
 
     let version = if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
     let mut out = format!("{} {} {version}\r\n", req.method, target.path_and_query);

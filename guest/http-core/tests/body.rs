@@ -182,10 +182,7 @@ fn drive(framing: Framing, input: &[u8], max_piece: u64) -> Vec<u8> {
                 pos += len;
             }
             Step::ReadExact(n) | Step::ReadToEof(n) => {
-                assert!(
-                    (1..=max_piece).contains(&n),
-                    "asked for {n} with max_piece {max_piece}"
-                );
+                assert!((1..=max_piece).contains(&n), "asked for {n} with max_piece {max_piece}");
                 let n = (n as usize).min(input.len() - pos);
                 if n == 0 {
                     dec.on_eof().unwrap();
@@ -254,12 +251,7 @@ fn length_bodies() {
 #[test]
 fn close_delimited_and_none() {
     for max_piece in [0, 1, 4, 1 << 20] {
-        let got = decode_in_memory(
-            Framing::CloseDelimited,
-            b"all of it\r\n0\r\n\r\n",
-            max_piece,
-        )
-        .unwrap();
+        let got = decode_in_memory(Framing::CloseDelimited, b"all of it\r\n0\r\n\r\n", max_piece).unwrap();
         assert_eq!(got, (b"all of it\r\n0\r\n\r\n".to_vec(), vec![], 16));
         assert_eq!(
             decode_in_memory(Framing::CloseDelimited, b"", max_piece).unwrap(),
@@ -296,12 +288,7 @@ fn decoder_accounting() {
     assert_eq!(dec.next_step(), Step::ReadToEof(1));
     dec.on_data(100);
     assert_eq!(
-        (
-            dec.received(),
-            dec.expected(),
-            dec.on_eof(),
-            dec.next_step()
-        ),
+        (dec.received(), dec.expected(), dec.on_eof(), dec.next_step()),
         (100, None, Ok(()), Step::Done)
     );
 

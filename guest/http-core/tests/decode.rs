@@ -66,12 +66,7 @@ fn coding_names() {
         (b"gzip, br", None),
     ];
     for &(value, want) in cases {
-        assert_eq!(
-            Coding::from_header(value),
-            want,
-            "{:?}",
-            String::from_utf8_lossy(value)
-        );
+        assert_eq!(Coding::from_header(value), want, "{:?}", String::from_utf8_lossy(value));
     }
 }
 
@@ -99,12 +94,7 @@ fn round_trips() {
             multi,
             b"first member, second member".to_vec(),
         ),
-        (
-            "gzip name, comment, extra",
-            Coding::Gzip,
-            named,
-            small.clone(),
-        ),
+        ("gzip name, comment, extra", Coding::Gzip, named, small.clone()),
         (
             "gzip trailing garbage ignored",
             Coding::Gzip,
@@ -112,31 +102,11 @@ fn round_trips() {
             small.clone(),
         ),
         ("deflate zlib", Coding::Deflate, zlib(&data), data.clone()),
-        (
-            "deflate zlib small",
-            Coding::Deflate,
-            zlib(&small),
-            small.clone(),
-        ),
-        (
-            "deflate raw",
-            Coding::Deflate,
-            raw_deflate(&data),
-            data.clone(),
-        ),
-        (
-            "deflate raw small",
-            Coding::Deflate,
-            raw_deflate(&small),
-            small.clone(),
-        ),
+        ("deflate zlib small", Coding::Deflate, zlib(&small), small.clone()),
+        ("deflate raw", Coding::Deflate, raw_deflate(&data), data.clone()),
+        ("deflate raw small", Coding::Deflate, raw_deflate(&small), small.clone()),
         ("brotli", Coding::Brotli, brotli(&data), data.clone()),
-        (
-            "brotli small",
-            Coding::Brotli,
-            brotli(&small),
-            small.clone(),
-        ),
+        ("brotli small", Coding::Brotli, brotli(&small), small.clone()),
         ("brotli empty content", Coding::Brotli, brotli(b""), vec![]),
         ("empty body", Coding::Gzip, vec![], vec![]),
     ];
@@ -145,8 +115,7 @@ fn round_trips() {
             if piece == 1 && encoded.len() > 20_000 {
                 continue;
             }
-            let got = decode(coding, &encoded, piece)
-                .unwrap_or_else(|e| panic!("{name} piece={piece}: {e}"));
+            let got = decode(coding, &encoded, piece).unwrap_or_else(|e| panic!("{name} piece={piece}: {e}"));
             assert!(
                 got == want,
                 "{name} piece={piece}: {} bytes, want {}",
@@ -172,10 +141,7 @@ fn truncated_streams_fail_on_finish() {
             let mut out = Vec::new();
             d.feed(&encoded[..cut], &mut out)
                 .unwrap_or_else(|e| panic!("{name} cut={cut}: feed failed: {e}"));
-            assert!(
-                matches!(d.finish(&mut out), Err(Error::Decode(_))),
-                "{name} cut={cut}"
-            );
+            assert!(matches!(d.finish(&mut out), Err(Error::Decode(_))), "{name} cut={cut}");
         }
     }
 }
@@ -188,11 +154,7 @@ fn corrupt_streams_fail() {
     let mut bad_size = gzip(b"hello");
     bad_size[n - 1] ^= 1;
     let cases: Vec<(&str, Coding, Vec<u8>)> = vec![
-        (
-            "gzip garbage",
-            Coding::Gzip,
-            b"this is not gzip at all".to_vec(),
-        ),
+        ("gzip garbage", Coding::Gzip, b"this is not gzip at all".to_vec()),
         (
             "gzip bad method",
             Coding::Gzip,
@@ -252,15 +214,11 @@ fn ratio_cap_stops_a_bomb() {
     // Up to FREE_OUTPUT, any ratio is fine.
     let small = vec![0u8; FREE_OUTPUT as usize];
     assert_eq!(
-        decode(Coding::Gzip, &gzip(&small), usize::MAX)
-            .unwrap()
-            .len(),
+        decode(Coding::Gzip, &gzip(&small), usize::MAX).unwrap().len(),
         small.len()
     );
     assert_eq!(
-        decode(Coding::Brotli, &brotli(&small), usize::MAX)
-            .unwrap()
-            .len(),
+        decode(Coding::Brotli, &brotli(&small), usize::MAX).unwrap().len(),
         small.len()
     );
 }

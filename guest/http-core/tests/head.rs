@@ -49,18 +49,8 @@ fn valid_heads() {
             let (got, used) = parse_response_head(&input)
                 .unwrap_or_else(|e| panic!("{shown:?}: {e}"))
                 .unwrap_or_else(|| panic!("{shown:?}: incomplete"));
-            let got = (
-                got.version,
-                got.status,
-                got.reason.as_str(),
-                &got.headers,
-                used,
-            );
-            assert_eq!(
-                got,
-                (version, status, reason, &headers, head.len()),
-                "{shown:?}"
-            );
+            let got = (got.version, got.status, got.reason.as_str(), &got.headers, used);
+            assert_eq!(got, (version, status, reason, &headers, head.len()), "{shown:?}");
         }
     }
 }
@@ -87,10 +77,7 @@ fn header_lookup() {
     assert_eq!(head.header("a"), Some(&b"1"[..]));
     assert_eq!(head.header("B"), Some(&b"2"[..]));
     assert_eq!(head.header("c"), None);
-    assert_eq!(
-        head.headers_named("A").collect::<Vec<_>>(),
-        [&b"1"[..], b"3"]
-    );
+    assert_eq!(head.headers_named("A").collect::<Vec<_>>(), [&b"1"[..], b"3"]);
     assert_eq!(head.version.as_str(), "HTTP/1.1");
 }
 

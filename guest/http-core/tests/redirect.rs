@@ -96,8 +96,7 @@ fn locations() {
         (b"/sp ace", "http://a.example/sp%20ace"),
     ];
     for &(location, want) in cases {
-        let next =
-            next_request(&base, 302, location).unwrap_or_else(|e| panic!("{location:?}: {e}"));
+        let next = next_request(&base, 302, location).unwrap_or_else(|e| panic!("{location:?}: {e}"));
         assert_eq!(next.url, want, "{:?}", String::from_utf8_lossy(location));
     }
 }
@@ -117,11 +116,7 @@ fn credentials_across_origins() {
     // (location, cross-origin, new url)
     let cases: &[(&[u8], bool, &str)] = &[
         (b"/same", false, "http://user:pw@a.example/same"),
-        (
-            b"http://a.example:80/same-port",
-            false,
-            "http://a.example/same-port",
-        ),
+        (b"http://a.example:80/same-port", false, "http://a.example/same-port"),
         (b"http://b.example/", true, "http://b.example/"),
         (b"https://a.example/", true, "https://a.example/"),
         (b"http://a.example:8080/", true, "http://a.example:8080/"),
@@ -134,12 +129,7 @@ fn credentials_across_origins() {
         } else {
             &["Authorization", "cookie", "X-Other"]
         };
-        assert_eq!(
-            names(&next),
-            want_headers,
-            "{:?}",
-            String::from_utf8_lossy(location)
-        );
+        assert_eq!(names(&next), want_headers, "{:?}", String::from_utf8_lossy(location));
         assert_eq!(next.url, want, "{:?}", String::from_utf8_lossy(location));
     }
 }
@@ -156,35 +146,19 @@ fn bad_locations() {
         (b"  ", |e| matches!(e, Error::BadLocation(_))),
         (b"/caf\xe9", |e| matches!(e, Error::BadLocation(_))),
         (b"http://[::1", |e| matches!(e, Error::BadLocation(_))),
-        (b"http://b.example:0/", |e| {
-            matches!(e, Error::BadLocation(_))
-        }),
-        (b"http://b.example:99999/", |e| {
-            matches!(e, Error::BadLocation(_))
-        }),
+        (b"http://b.example:0/", |e| matches!(e, Error::BadLocation(_))),
+        (b"http://b.example:99999/", |e| matches!(e, Error::BadLocation(_))),
         (
             b"ftp://b.example/",
             |e| matches!(e, Error::RedirectScheme(s) if s == "ftp"),
         ),
-        (b"file:///etc/passwd", |e| {
-            matches!(e, Error::RedirectScheme(_))
-        }),
-        (b"javascript:alert(1)", |e| {
-            matches!(e, Error::RedirectScheme(_))
-        }),
+        (b"file:///etc/passwd", |e| matches!(e, Error::RedirectScheme(_))),
+        (b"javascript:alert(1)", |e| matches!(e, Error::RedirectScheme(_))),
     ];
     for &(location, check) in cases {
         match next_request(&base, 302, location) {
-            Err(e) => assert!(
-                check(&e),
-                "{:?}: unexpected {e:?}",
-                String::from_utf8_lossy(location)
-            ),
-            Ok(r) => panic!(
-                "{:?}: accepted as {}",
-                String::from_utf8_lossy(location),
-                r.url
-            ),
+            Err(e) => assert!(check(&e), "{:?}: unexpected {e:?}", String::from_utf8_lossy(location)),
+            Ok(r) => panic!("{:?}: accepted as {}", String::from_utf8_lossy(location), r.url),
         }
     }
 }

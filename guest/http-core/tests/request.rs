@@ -1,8 +1,6 @@
 //! Request encoding: the exact bytes for each feature, and every rejection.
 
-use wfetch_http_core::request::{
-    build_request, parse_target, Request, Scheme, UserHeader, USER_AGENT,
-};
+use wfetch_http_core::request::{build_request, parse_target, Request, Scheme, UserHeader, USER_AGENT};
 use wfetch_http_core::Error;
 
 fn get(url: &str) -> Request {
@@ -151,23 +149,9 @@ fn targets() {
             "example.com",
         ),
         ("https://h", Scheme::Https, "h", 443, "/", "h"),
-        (
-            "https://h:8443?q",
-            Scheme::Https,
-            "h",
-            8443,
-            "/?q",
-            "h:8443",
-        ),
+        ("https://h:8443?q", Scheme::Https, "h", 8443, "/?q", "h:8443"),
         ("http://[::1]:81/", Scheme::Http, "::1", 81, "/", "[::1]:81"),
-        (
-            "http://127.0.0.1/",
-            Scheme::Http,
-            "127.0.0.1",
-            80,
-            "/",
-            "127.0.0.1",
-        ),
+        ("http://127.0.0.1/", Scheme::Http, "127.0.0.1", 80, "/", "127.0.0.1"),
         ("http://u:p@h/x", Scheme::Http, "h", 80, "/x", "h"),
     ];
     for (url, scheme, host, port, pq, authority) in cases {

@@ -72,11 +72,7 @@ fn mutated_chunked_bodies() {
     for _ in 0..ROUNDS {
         let input = rng.mutate(seed);
         let small = decode_in_memory(Framing::Chunked, &input, 1 + rng.below(7) as u64);
-        assert_eq!(
-            small,
-            decode_in_memory(Framing::Chunked, &input, 1 << 16),
-            "{input:?}"
-        );
+        assert_eq!(small, decode_in_memory(Framing::Chunked, &input, 1 << 16), "{input:?}");
     }
 }
 
@@ -87,10 +83,7 @@ fn mutated_compressed_bodies() {
     gz.write_all(&text).unwrap();
     let mut br = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
     br.write_all(&text).unwrap();
-    let seeds = [
-        (Coding::Gzip, gz.finish().unwrap()),
-        (Coding::Brotli, br.into_inner()),
-    ];
+    let seeds = [(Coding::Gzip, gz.finish().unwrap()), (Coding::Brotli, br.into_inner())];
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for i in 0..ROUNDS / 4 {
         let (coding, seed) = &seeds[i % seeds.len()];

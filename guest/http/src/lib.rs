@@ -34,7 +34,9 @@ struct Component;
 
 impl Guest for Component {
     fn build_request(req: Request) -> Result<Vec<u8>, RequestError> {
-        core::request::build_request(&to_core(&req)).map(|(_, bytes)| bytes).map_err(request_error)
+        core::request::build_request(&to_core(&req))
+            .map(|(_, bytes)| bytes)
+            .map_err(request_error)
     }
 
     fn parse_response_head(data: Vec<u8>) -> Result<HeadParse, String> {
@@ -50,7 +52,8 @@ impl Guest for Component {
         let mut current = to_core(&req);
         let mut hops = Vec::new();
         loop {
-            let (target, bytes) = core::request::build_request(&current).map_err(|e| FetchError::Request(request_error(e)))?;
+            let (target, bytes) =
+                core::request::build_request(&current).map_err(|e| FetchError::Request(request_error(e)))?;
             let conn = Conn::open(&target)?;
             sink.request_sent(head_part(&bytes));
             conn.writer.write(&bytes).map_err(FetchError::Transport)?;
@@ -103,7 +106,8 @@ impl Conn {
             limit: None,
             high_water: None,
         };
-        let (reader, writer) = streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
+        let (reader, writer) =
+            streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
         Ok(Conn { reader, writer })
     }
 }
@@ -130,7 +134,10 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
                 )))
             }
             Err(StreamError::LimitOverrun(l)) => {
-                return Err(FetchError::HeadTooLarge(format!("no end of head within {} bytes", l.consumed)))
+                return Err(FetchError::HeadTooLarge(format!(
+                    "no end of head within {} bytes",
+                    l.consumed
+                )))
             }
             Err(e) => return Err(FetchError::Receive(e)),
         };
@@ -151,10 +158,21 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
 }
 
 /// Read the body as the core's decoder directs, delivering it to the sink.
-fn read_body(reader: &StreamReader, method: &str, head: &core::ResponseHead, compressed: bool, sink: &BodySink) -> Result<u64, FetchError> {
+fn read_body(
+    reader: &StreamReader,
+    method: &str,
+    head: &core::ResponseHead,
+    compressed: bool,
+    sink: &BodySink,
+) -> Result<u64, FetchError> {
     let framing = core::body::framing(method, head).map_err(protocol_error)?;
     let mut decoder = BodyDecoder::new(framing, MAX_PIECE);
-    let mut out = Output::new(sink, compressed.then(|| head.header("content-encoding").and_then(Coding::from_header)).flatten());
+    let mut out = Output::new(
+        sink,
+        compressed
+            .then(|| head.header("content-encoding").and_then(Coding::from_header))
+            .flatten(),
+    );
     loop {
         match decoder.next_step() {
             Step::Done => break,
@@ -163,7 +181,10 @@ fn read_body(reader: &StreamReader, method: &str, head: &core::ResponseHead, com
                     Ok(line) => line,
                     Err(StreamError::IncompleteRead(_)) => return Err(truncated(&decoder, framing)),
                     Err(StreamError::LimitOverrun(l)) => {
-                        return Err(FetchError::Protocol(format!("chunk line longer than {} bytes", l.consumed)))
+                        return Err(FetchError::Protocol(format!(
+                            "chunk line longer than {} bytes",
+                            l.consumed
+                        )))
                     }
                     Err(e) => return Err(FetchError::Receive(e)),
                 };
@@ -237,7 +258,8 @@ impl<'a> Output<'a> {
             Some(d) => {
                 let mut buf = std::mem::take(&mut self.buf);
                 buf.clear();
-                d.feed(&data, &mut buf).map_err(|e| FetchError::Decoding(e.to_string()))?;
+                d.feed(&data, &mut buf)
+                    .map_err(|e| FetchError::Decoding(e.to_string()))?;
                 let r = if buf.is_empty() { Ok(()) } else { self.sink_write(&buf) };
                 self.buf = buf;
                 r
