@@ -8,7 +8,13 @@ use std::process::Command;
 
 /// Guest crates (package name, output file stem). The first is the default
 /// guest, embedded in the binary; the others are for tests and examples.
-const GUESTS: &[(&str, &str)] = &[("wfetch-guest-http", "wfetch_guest_http")];
+const GUESTS: &[(&str, &str)] = &[
+    ("wfetch-guest-http", "wfetch_guest_http"),
+    ("wfetch-guest-gopher", "wfetch_guest_gopher"),
+    ("wfetch-guest-template", "wfetch_guest_template"),
+    ("wfetch-guest-probe", "wfetch_guest_probe"),
+    ("wfetch-guest-hostile", "wfetch_guest_hostile"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -84,6 +90,32 @@ fn main() {
         }
         rerun_from_dep_info(&out_dir.join(format!("{stem}.d")));
     }
+    emit_versions(&root);
+}
+
+/// `wfetch --version` names the default guest's version and wasmtime's:
+/// WFETCH_GUEST_VERSION from guest/http/Cargo.toml, WFETCH_WASMTIME_VERSION
+/// from the root Cargo.lock.
+fn emit_versions(root: &Path) {
+    let manifest = root.join("guest").join("http").join("Cargo.toml");
+    let lock = root.join("Cargo.lock");
+    println!("cargo:rerun-if-changed={}", manifest.display());
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let version_after = |text: &str, marker: &str| -> Option<String> {
+        let rest = &text[text.find(marker)? + marker.len()..];
+        let line = rest.lines().find(|l| l.trim_start().starts_with("version"))?;
+        Some(line.split('"').nth(1)?.to_string())
+    };
+    let guest = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| version_after(&t, "[package]"))
+        .unwrap_or_else(|| "unknown".into());
+    let wasmtime = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|t| version_after(&t, "name = \"wasmtime\"\n"))
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=WFETCH_GUEST_VERSION={guest}");
+    println!("cargo:rustc-env=WFETCH_WASMTIME_VERSION={wasmtime}");
 }
 
 /// Rebuild when any source the guest was built from changes.

@@ -487,8 +487,12 @@ async fn readuntil_at_eof_is_an_incomplete_read_with_the_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readuntil_overrun_keeps_the_data_for_recovery() {
-    // test_readuntil_limit_found_sep, limit 3.
-    let mut t = tcp(with_limit(3)).await;
+    // test_readuntil_limit_found_sep. CPython uses limit 3 and feeds the
+    // last "A" straight into the buffer; over a socket the reader (like
+    // asyncio's transport) stops taking data once the buffer holds more
+    // than twice the limit, so the limit here is 6: "some dataAA" (11
+    // bytes) still lets the "A" in, and offset 9 is still past the limit.
+    let mut t = tcp(with_limit(6)).await;
     let sep = [b"AAA".to_vec()];
     send(&mut t.peer, b"some dataAA").await;
     settle().await;
@@ -544,12 +548,9 @@ async fn readuntil_several_separators_the_first_to_end_wins() {
     let with_e = [b"\r\n".to_vec(), b"\n".to_vec(), b"e".to_vec()];
     assert_eq!(t.reader.readuntil(&with_e).await, ok(b"anothe"));
     // A longer separator that ends first beats a shorter one ending later.
+    assert_eq!(t.reader.readline().await, ok(b"r line\n"));
     send(&mut t.peer, b"abcXYZdef|").await;
     settle().await;
-    assert_eq!(
-        t.reader.readuntil(&[b"|".to_vec(), b"XYZ".to_vec()]).await,
-        ok(b"r line\n")
-    );
     assert_eq!(
         t.reader.readuntil(&[b"|".to_vec(), b"XYZ".to_vec()]).await,
         ok(b"abcXYZ")
@@ -588,10 +589,8 @@ async fn readexactly_waits_for_all_n_bytes() {
         }
     });
     assert_eq!(got, ok(b"chunkchunk"));
-    settle().await;
-    assert_eq!(t.reader.buffered(), 5);
     assert_eq!(t.reader.readexactly(0).await, ok(b""));
-    assert_eq!(t.reader.readexactly(5).await, ok(b"chunk"));
+    assert_eq!(within("readexactly", t.reader.readexactly(5)).await, ok(b"chunk"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -786,53 +785,55 @@ async fn ten_mib_written_in_odd_pieces_arrive_intact() {
     assert!(max_buffered <= 100_000 + biggest, "buffer grew to {max_buffered}");
 }
 
-/// Write `piece`-sized blocks, draining after each, until a drain does not
-/// return within 300 ms: the peer has stopped reading and every buffer on
-/// the way is full. Returns the drain's state (still pending) and how much
-/// was written.
-async fn fill_until_drain_blocks(writer: &StreamWriter, piece: usize) -> usize {
-    let block = vec![b'x'; piece];
-    let mut written = 0;
-    while written < 512 * 1024 * 1024 {
-        writer.write(&block).expect("write never fails here");
-        written += piece;
-        if tokio::time::timeout(Duration::from_millis(300), writer.drain())
-            .await
-            .is_err()
-        {
-            return written;
-        }
-    }
-    panic!("drain never waited after {written} bytes to a peer that does not read");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_waits_above_high_water_until_low_water() {
-    let high = 512 * 1024;
+    // The marks are far apart (6 MiB) compared with what one wake-up of
+    // the flushing task can move (at most the socket's send buffer), so
+    // the buffer is seen between them while the peer catches up.
+    let high = 8 * 1024 * 1024;
+    let low = high / 4;
     let opts = StreamOptions {
         high_water: high,
         ..options()
     };
     assert_eq!(streams::DEFAULT_HIGH_WATER, 64 * 1024);
     let mut t = tcp_with(opts, Some(16 * 1024)).await;
-    assert_eq!((t.writer.high_water(), t.writer.low_water()), (high, high / 4));
-    let low = high / 4;
-    let piece = 64 * 1024;
-    let written = fill_until_drain_blocks(&t.writer, piece).await;
-
-    // Back-pressure: drain waits only above the high mark, and a writer
-    // that drains keeps the buffer bounded by high + one piece.
-    let stuck = t.writer.buffered();
-    assert!(stuck > high && stuck <= high + piece, "buffered {stuck}, high {high}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((t.writer.high_water(), t.writer.low_water()), (high, low));
+    // A writer that drains after each piece, to a peer that does not
+    // read: the buffer ends up stuck above the high mark (so drain waits)
+    // but never more than one piece above it.
+    let piece = 1024 * 1024;
+    let block = vec![b'x'; piece];
+    let mut written = 0;
+    let stuck = loop {
+        t.writer.write(&block).unwrap();
+        written += piece;
+        if tokio::time::timeout(Duration::from_millis(300), t.writer.drain())
+            .await
+            .is_err()
+        {
+            let n = wait_until_stuck(&t.writer).await;
+            if n > high {
+                break n;
+            }
+        }
+        assert!(written < 512 * 1024 * 1024, "drain never waited");
+    };
+    assert!(stuck <= high + piece, "buffered {stuck}, high {high}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), t.writer.drain())
+            .await
+            .is_err(),
+        "drain returned above the high mark"
+    );
     assert_eq!(t.writer.buffered(), stuck, "nothing moves while the peer does not read");
 
-    // The peer reads a little at a time. The drain must keep waiting while
-    // the buffer is between the marks, and return once it is at most low.
+    // The peer reads. The drain must keep waiting while the buffer is
+    // between the marks, and return once it is at most the low mark.
     let drain = t.writer.drain();
     tokio::pin!(drain);
     let mut seen_between = false;
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut received = 0usize;
     let done = loop {
         let before = t.writer.buffered();
@@ -842,26 +843,22 @@ async fn drain_waits_above_high_water_until_low_water() {
         if before > low && before <= high {
             seen_between = true;
         }
-        let n = within("peer read", t.peer.read(&mut buf)).await.unwrap();
-        assert!(n > 0);
-        received += n;
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        if received > written {
+        if received >= written {
             break false;
         }
+        let n = within("peer read", t.peer.read(&mut buf)).await.unwrap();
+        assert!(n > 0);
+        assert!(buf[..n].iter().all(|&b| b == b'x'));
+        received += n;
     };
     assert!(done, "drain never returned");
-    assert!(
-        t.writer.buffered() <= low,
-        "drain returned with {} buffered (low {low})",
-        t.writer.buffered()
-    );
+    let after = t.writer.buffered();
+    assert!(after <= low, "drain returned with {after} buffered (low {low})");
     assert!(
         seen_between,
         "never saw drain waiting with the buffer between the marks"
     );
-    drop(drain);
-    // Everything still arrives, in order.
+    // Everything still arrives.
     t.writer.close();
     let rest = peer_read_to_end(&mut t.peer).await;
     assert_eq!(received + rest.len(), written);
@@ -981,8 +978,14 @@ async fn a_peer_that_never_reads_stalls_only_its_own_drain() {
         "the other connection took {other_took:?}, as long as the stalled drain"
     );
     assert!(times.iter().all(|t| *t < Duration::from_millis(200)), "{times:?}");
-    // A connection that timed out stays failed.
-    assert!(matches!(a.writer.write(b"more"), Err(StreamError::TimedOut(_))));
+    // The flushing task gives up too (by the same idle timeout), and the
+    // connection stays failed.
+    tokio::time::sleep(idle).await;
+    let r = a.writer.write(b"more");
+    assert!(matches!(r, Err(StreamError::TimedOut(_))), "{r:?}");
+    a.writer.close();
+    let r = within("wait_closed", a.writer.wait_closed()).await;
+    assert!(matches!(r, Err(StreamError::TimedOut(_))), "{r:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -1438,7 +1441,11 @@ async fn total_deadline_bounds_a_trickling_peer() {
     let started = Instant::now();
     let reader = &mut t.reader;
     let peer = &mut t.peer;
-    let (got, ()) = tokio::join!(reader.readexactly(1000), async {
+    let read = async {
+        let r = reader.readexactly(1000).await;
+        (r, started.elapsed())
+    };
+    let ((got, took), ()) = tokio::join!(read, async {
         for _ in 0..30 {
             tokio::time::sleep(Duration::from_millis(50)).await;
             if peer.write_all(b"x").await.is_err() {
@@ -1450,8 +1457,10 @@ async fn total_deadline_bounds_a_trickling_peer() {
         Err(StreamError::TimedOut(m)) => assert!(m.contains("total"), "{m}"),
         other => panic!("expected timed-out, got {other:?}"),
     }
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(1200), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1200),
+        "took {took:?}"
+    );
     // Past the deadline every wait fails at once, the writer's too.
     t.writer.write(&vec![0u8; 64 * 1024 * 1024]).unwrap();
     let r = within("drain", t.writer.drain()).await;

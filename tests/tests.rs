@@ -4,7 +4,11 @@
 mod util;
 
 mod cli_errors;
+mod cli_flags;
 mod fetch_nginx;
 mod fetch_server;
+mod gopher;
+mod plugin;
 mod probe;
+mod sandbox;
 mod streams;

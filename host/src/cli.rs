@@ -2,22 +2,26 @@
 //! and host settings, run through the guest, reported with curl's exit
 //! codes and messages.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 
 use crate::engine::{Guest, Runtime, DEFAULT_GUEST};
 use crate::net::NetConfig;
-use crate::policy::Policy;
-use crate::sink::{Sink, WriteFuture};
 use crate::streams::Timeouts;
 use crate::tls::TlsSettings;
-use crate::{Error, Header, Request, RequestHeader, RequestOptions, ResponseHead};
+use crate::{Error, Request, RequestHeader, RequestOptions};
+
+mod sandbox;
+mod transfer;
+mod writeout;
+
+pub use sandbox::SandboxArgs;
 
 /// Fetch URLs like curl, with the HTTP logic in a sandboxed WebAssembly guest.
 #[derive(Debug, Parser)]
@@ -27,9 +31,42 @@ pub struct Args {
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Write the body to FILE instead of stdout ("-" for stdout).
+    /// Write the body to FILE instead of stdout ("-" for stdout); once per
+    /// URL, in order.
     #[arg(short = 'o', long = "output", value_name = "FILE", help_heading = "Output")]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
+    /// Write the body to a file named like the URL's last path segment;
+    /// once per URL, in order (mixed with -o as given).
+    #[arg(
+        short = 'O',
+        long = "remote-name",
+        action = clap::ArgAction::Append,
+        num_args = 0,
+        default_missing_value = "true",
+        value_parser = clap::value_parser!(bool),
+        help_heading = "Output"
+    )]
+    pub remote_name: Vec<bool>,
+    /// -O for every URL.
+    #[arg(long = "remote-name-all", help_heading = "Output")]
+    pub remote_name_all: bool,
+    /// The directory -o and -O files are written in.
+    #[arg(long = "output-dir", value_name = "DIR", help_heading = "Output")]
+    pub output_dir: Option<PathBuf>,
+    /// Create the missing directories of -o and -O files.
+    #[arg(long = "create-dirs", help_heading = "Output")]
+    pub create_dirs: bool,
+    /// Resume at OFFSET bytes, "-" for the size of the output file (sends a Range).
+    #[arg(short = 'C', long = "continue-at", value_name = "OFFSET", help_heading = "Output")]
+    pub continue_at: Option<String>,
+    /// After each transfer, print FORMAT to stdout with %{variable}s
+    /// replaced (http_code, size_download, time_total, url_effective, ...);
+    /// @FILE reads it from a file, @- from stdin.
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT", help_heading = "Output")]
+    pub write_out: Option<String>,
+    /// No progress bar, even on a terminal.
+    #[arg(long = "no-progress-meter", help_heading = "Output")]
+    pub no_progress_meter: bool,
     /// Include the response head in the output.
     #[arg(short = 'i', long = "include", help_heading = "Output")]
     pub include: bool,
@@ -55,9 +92,31 @@ pub struct Args {
     /// An extra header, "Name: value"; "Name:" removes a default header.
     #[arg(short = 'H', long = "header", value_name = "HEADER", help_heading = "Request")]
     pub headers: Vec<String>,
-    /// Send DATA as a POST body (application/x-www-form-urlencoded); @FILE reads it from a file.
-    #[arg(short = 'd', long = "data", value_name = "DATA", help_heading = "Request")]
+    /// Send DATA as a POST body (application/x-www-form-urlencoded); @FILE
+    /// reads it from a file (CR and LF removed), @- from stdin. Repeats are
+    /// joined with "&".
+    #[arg(short = 'd', long = "data", visible_alias = "data-ascii", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
     pub data: Vec<String>,
+    /// Like -d, but @FILE is sent exactly as it is.
+    #[arg(long = "data-binary", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    pub data_binary: Vec<String>,
+    /// Like -d, with no special meaning for @.
+    #[arg(long = "data-raw", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    pub data_raw: Vec<String>,
+    /// POST JSON: like --data-binary, with Content-Type and Accept set to
+    /// application/json. Repeats are concatenated.
+    #[arg(long = "json", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    pub json: Vec<String>,
+    /// The User-Agent header ("" sends none).
+    #[arg(short = 'A', long = "user-agent", value_name = "NAME", help_heading = "Request")]
+    pub user_agent: Option<String>,
+    /// The Referer header.
+    #[arg(short = 'e', long = "referer", value_name = "URL", help_heading = "Request")]
+    pub referer: Option<String>,
+    /// Basic authentication, "user:password" (sent to the first origin only
+    /// when redirects change it).
+    #[arg(short = 'u', long = "user", value_name = "USER:PASSWORD", help_heading = "Request")]
+    pub user: Option<String>,
     /// Follow redirects.
     #[arg(short = 'L', long = "location", help_heading = "Request")]
     pub location: bool,
@@ -89,18 +148,156 @@ pub struct Args {
     /// The longest connecting may take, in seconds.
     #[arg(long = "connect-timeout", value_name = "SECONDS", help_heading = "Connection")]
     pub connect_timeout: Option<f64>,
+    /// Connect to ADDR for HOST:PORT instead of resolving it ("HOST:PORT:ADDR[,ADDR]...").
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR", help_heading = "Connection")]
+    pub resolve: Vec<String>,
+    /// Retry a transfer up to N times on a transient error (a timeout, a
+    /// failed name lookup, HTTP 408, 429, 500, 502, 503, 504).
+    #[arg(long = "retry", value_name = "N", default_value_t = 0, help_heading = "Connection")]
+    pub retry: u32,
+    /// Seconds between retries (default: 1, doubling, or the server's Retry-After).
+    #[arg(long = "retry-delay", value_name = "SECONDS", help_heading = "Connection")]
+    pub retry_delay: Option<u64>,
+    /// Give up retrying after this many seconds.
+    #[arg(long = "retry-max-time", value_name = "SECONDS", help_heading = "Connection")]
+    pub retry_max_time: Option<u64>,
+    /// With --retry, also retry when the connection is refused.
+    #[arg(long = "retry-connrefused", help_heading = "Connection")]
+    pub retry_connrefused: bool,
+    /// With --retry, retry on any error.
+    #[arg(long = "retry-all-errors", help_heading = "Connection")]
+    pub retry_all_errors: bool,
+    /// Run the transfers of several URLs at the same time.
+    #[arg(short = 'Z', long = "parallel", help_heading = "Connection")]
+    pub parallel: bool,
+    /// At most this many transfers at once with -Z.
+    #[arg(long = "parallel-max", value_name = "N", default_value_t = 50, help_heading = "Connection")]
+    pub parallel_max: u32,
+
+    /// The order of -o/-O and of the data flags on the command line (see
+    /// [`Args::parse_ordered`]); empty when parsed otherwise.
+    #[arg(skip)]
+    pub order: ArgOrder,
 
     /// Run this guest component instead of the embedded one.
     #[arg(long = "guest", value_name = "FILE.wasm", help_heading = "Sandbox")]
     pub guest: Option<PathBuf>,
+    /// Compile the guest afresh; neither read nor write the precompiled cache.
+    #[arg(long = "no-cache", help_heading = "Sandbox")]
+    pub no_cache: bool,
+    /// Where precompiled guests are cached (default: $WFETCH_CACHE_DIR,
+    /// $XDG_CACHE_HOME/wfetch or ~/.cache/wfetch).
+    #[arg(long = "cache-dir", value_name = "DIR", help_heading = "Sandbox")]
+    pub cache_dir: Option<PathBuf>,
+    /// The network policy and the guest's limits.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Where the URLs' bodies go and the data flags, in command-line order.
+#[derive(Debug, Clone, Default)]
+pub struct ArgOrder {
+    /// One per -o (the file) or -O (none: named from the URL), in order.
+    pub outputs: Vec<Option<PathBuf>>,
+    /// The data flags in order.
+    pub data: Vec<(DataKind, String)>,
+}
+
+/// Which data flag gave a piece of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// -d, --data-ascii: @FILE with CR and LF removed.
+    Ascii,
+    /// --data-binary: @FILE as it is.
+    Binary,
+    /// --data-raw: no @.
+    Raw,
+    /// --json: like --data-binary, concatenated without "&".
+    Json,
+}
+
+impl Args {
+    /// Parse the process's arguments, keeping the order of -o/-O and of
+    /// the data flags (which clap's fields lose).
+    pub fn parse_ordered() -> Args {
+        Self::parse_ordered_from(std::env::args_os())
+    }
+
+    /// [`Args::parse_ordered`] from the given arguments (the first is the
+    /// program name). Exits with clap's message and code on bad usage.
+    pub fn parse_ordered_from<I, T>(argv: I) -> Args
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().get_matches_from(argv);
+        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let indexed = |id: &str| -> Vec<usize> {
+            // Defaults (-O's count of 0) have indices too: only what was typed counts.
+            if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+                return Vec::new();
+            }
+            matches.indices_of(id).map(Iterator::collect).unwrap_or_default()
+        };
+        let mut outputs: Vec<(usize, Option<PathBuf>)> = indexed("output")
+            .into_iter()
+            .zip(args.output.iter().cloned().map(Some))
+            .collect();
+        outputs.extend(indexed("remote_name").into_iter().map(|i| (i, None)));
+        outputs.sort_by_key(|(i, _)| *i);
+        let mut data = Vec::new();
+        for (id, kind, values) in [
+            ("data", DataKind::Ascii, &args.data),
+            ("data_binary", DataKind::Binary, &args.data_binary),
+            ("data_raw", DataKind::Raw, &args.data_raw),
+            ("json", DataKind::Json, &args.json),
+        ] {
+            data.extend(indexed(id).into_iter().zip(values.iter().map(|v| (kind, v.clone()))));
+        }
+        data.sort_by_key(|(i, _)| *i);
+        args.order = ArgOrder {
+            outputs: outputs.into_iter().map(|(_, o)| o).collect(),
+            data: data.into_iter().map(|(_, d)| d).collect(),
+        };
+        args
+    }
+
+    /// -o/-O in order (from [`Args::parse_ordered`], else -o first).
+    fn outputs(&self) -> Vec<Option<PathBuf>> {
+        if !self.order.outputs.is_empty() {
+            return self.order.outputs.clone();
+        }
+        let mut v: Vec<_> = self.output.iter().cloned().map(Some).collect();
+        v.extend(self.remote_name.iter().map(|_| None));
+        v
+    }
+
+    /// The data flags in order (from [`Args::parse_ordered`], else grouped).
+    fn data_flags(&self) -> Vec<(DataKind, String)> {
+        if !self.order.data.is_empty() {
+            return self.order.data.clone();
+        }
+        let mut v = Vec::new();
+        for (kind, values) in [
+            (DataKind::Ascii, &self.data),
+            (DataKind::Binary, &self.data_binary),
+            (DataKind::Raw, &self.data_raw),
+            (DataKind::Json, &self.json),
+        ] {
+            v.extend(values.iter().map(|d| (kind, d.clone())));
+        }
+        v
+    }
 }
 
 fn version_text() -> &'static str {
     concat!(
         env!("CARGO_PKG_VERSION"),
         "\nguest: wfetch-guest-http ",
-        env!("CARGO_PKG_VERSION"),
-        " (embedded)\nwasmtime: 48"
+        env!("WFETCH_GUEST_VERSION"),
+        " (embedded)\nwasmtime: ",
+        env!("WFETCH_WASMTIME_VERSION")
     )
 }
 
@@ -120,32 +317,21 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(run_async(&args, show_errors));
+    let code = runtime.block_on(run_async(Arc::new(args), show_errors));
     ExitCode::from(code)
 }
 
-async fn run_async(args: &Args, show_errors: bool) -> u8 {
-    let report = |e: &Error| {
-        if show_errors {
-            eprintln!("wfetch: ({}) {e}", e.exit_code());
+async fn run_async(args: Arc<Args>, show_errors: bool) -> u8 {
+    let setup = match Setup::new(&args) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            if show_errors {
+                eprintln!("wfetch: ({}) {e}", e.exit_code());
+            }
+            return e.exit_code();
         }
-        e.exit_code()
     };
-    let setup = match Setup::new(args) {
-        Ok(s) => s,
-        Err(e) => return report(&e),
-    };
-    let mut last = 0;
-    for url in &args.urls {
-        let code = match fetch_one(args, &setup, url).await {
-            Ok(code) => code,
-            Err(e) => report(&e),
-        };
-        if code != 0 {
-            last = code;
-        }
-    }
-    last
+    transfer::run_all(args, setup, show_errors).await
 }
 
 /// What is built once per invocation: the guest, the network settings.
@@ -153,20 +339,33 @@ struct Setup {
     guest: Guest,
     net: Arc<NetConfig>,
     body: Option<Vec<u8>>,
-    deadline: Option<tokio::time::Instant>,
+    /// -m: the longest one transfer (each attempt) may take.
+    max_time: Option<Duration>,
+    /// The request headers from -H, -A, -e, -u, --json and the data flags.
+    headers: Vec<RequestHeader>,
+    /// -w's format, read from its file for @FILE.
+    write_out: Option<String>,
 }
 
 impl Setup {
     fn new(args: &Args) -> Result<Setup, Error> {
         let runtime = Arc::new(Runtime::new()?);
+        let cache_dir = match args.no_cache {
+            true => None,
+            false => args.cache_dir.clone().or_else(crate::cache::default_dir),
+        };
+        let load = |name: &str, wasm: &[u8]| match &cache_dir {
+            Some(dir) => runtime.load_cached(name, wasm, dir).map(|(g, _)| g),
+            None => runtime.load(name, wasm),
+        };
         let guest = match &args.guest {
-            None => runtime.load("embedded wfetch-guest-http", DEFAULT_GUEST)?,
+            None => load("embedded wfetch-guest-http", DEFAULT_GUEST)?,
             Some(path) => {
                 let wasm = std::fs::read(path).map_err(|e| Error::Guest {
                     name: path.display().to_string(),
                     why: format!("cannot read: {e}"),
                 })?;
-                runtime.load(&path.display().to_string(), &wasm)?
+                load(&path.display().to_string(), &wasm)?
             }
         };
         let tls = crate::tls::client_config(&TlsSettings {
@@ -182,64 +381,90 @@ impl Setup {
                 )))
             }
         };
-        let deadline = match args.max_time {
-            Some(v) => Some(tokio::time::Instant::now() + seconds("--max-time", v)?),
-            None => None,
-        };
-        let mut timeouts = Timeouts {
-            deadline,
-            ..Timeouts::default()
-        };
+        // -m bounds each transfer (every retry anew), so it is applied per
+        // transfer rather than as the connections' deadline.
+        let max_time = args.max_time.map(|v| seconds("--max-time", v)).transpose()?;
+        let mut timeouts = Timeouts::default();
         if let Some(v) = args.connect_timeout {
             timeouts.connect = seconds("--connect-timeout", v)?;
         }
+        let body = request_body(&args.data_flags())?;
+        let sends = if args.location { args.max_redirs.saturating_add(1) } else { 1 };
+        let (policy, limits) =
+            args.sandbox
+                .build(&args.urls, args.location, body.as_ref().map_or(0, Vec::len), sends)?;
+        let guest = guest.with_limits(limits);
         let net = Arc::new(NetConfig {
             tls,
-            policy: Policy::allow_all(),
-            resolve: Default::default(),
+            policy,
+            resolve: parse_resolve(&args.resolve)?,
             timeouts,
         });
-        let body = if args.data.is_empty() {
-            None
-        } else {
-            let mut parts = Vec::new();
-            for d in &args.data {
-                parts.push(read_data(d)?);
-            }
-            Some(parts.join(&b'&'))
+        let headers = request_headers(args, body.is_some())?;
+        let write_out = match args.write_out.as_deref() {
+            Some(w) => Some(match w.strip_prefix('@') {
+                Some(path) => String::from_utf8_lossy(&read_input(path)?).into_owned(),
+                None => w.to_string(),
+            }),
+            None => None,
         };
         Ok(Setup {
             guest,
             net,
             body,
-            deadline,
+            max_time,
+            headers,
+            write_out,
         })
     }
 }
 
-/// curl's -d: literal data, or @FILE with CR and LF removed.
-fn read_data(d: &str) -> Result<Vec<u8>, Error> {
-    match d.strip_prefix('@') {
-        None => Ok(d.as_bytes().to_vec()),
-        Some(path) => {
-            let data = if path == "-" {
-                let mut v = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
-            } else {
-                std::fs::read(path)
-            }
-            .map_err(|e| {
-                Error::Input(format!(
-                    "Failed to open/read local data from file/application: {path}: {e}"
-                ))
-            })?;
-            Ok(data.into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect())
-        }
+/// Read a local input: a file, or stdin for "-".
+fn read_input(path: &str) -> Result<Vec<u8>, Error> {
+    if path == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
+    } else {
+        std::fs::read(path)
     }
+    .map_err(|e| Error::Input(format!("Failed to open/read local data from file/application: {path}: {e}")))
 }
 
-/// Parse "Name: value" / "Name:" into a request header.
+/// The request body from the data flags in order: -d's @FILE loses its CR
+/// and LF, --data-binary's and --json's are sent as they are, --data-raw
+/// has no @FILE. Pieces are joined with "&", --json pieces without.
+fn request_body(flags: &[(DataKind, String)]) -> Result<Option<Vec<u8>>, Error> {
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    for (i, (kind, d)) in flags.iter().enumerate() {
+        let piece = match (kind, d.strip_prefix('@')) {
+            (DataKind::Raw, _) | (_, None) => d.as_bytes().to_vec(),
+            (DataKind::Ascii, Some(path)) => read_input(path)?
+                .into_iter()
+                .filter(|b| *b != b'\r' && *b != b'\n')
+                .collect(),
+            (DataKind::Binary | DataKind::Json, Some(path)) => read_input(path)?,
+        };
+        if i > 0 && *kind != DataKind::Json {
+            body.push(b'&');
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(Some(body))
+}
+
+/// Parse "Name: value" / "Name:" (removes a default) / "Name;" (sends it
+/// empty) into a request header.
 fn parse_header(h: &str) -> Result<RequestHeader, Error> {
+    if let Some(name) = h.strip_suffix(';').filter(|n| !n.contains(':')) {
+        return Ok(RequestHeader {
+            name: name.trim().to_string(),
+            value: String::new(),
+            remove: false,
+        });
+    }
     let Some((name, value)) = h.split_once(':') else {
         return Err(Error::Usage(format!("-H {h:?}: expected \"Name: value\"")));
     };
@@ -252,21 +477,120 @@ fn parse_header(h: &str) -> Result<RequestHeader, Error> {
     })
 }
 
-fn build_request(args: &Args, setup: &Setup, url: &str) -> Result<Request, Error> {
-    let url = if url.contains("://") {
+/// The headers every request of this invocation carries: -u, -A, -e, then
+/// -H in order, then the Content-Type (and --json's Accept) of the data
+/// flags; a -H header wins over the same one from another flag.
+fn request_headers(args: &Args, has_body: bool) -> Result<Vec<RequestHeader>, Error> {
+    let mut user = Vec::new();
+    for h in &args.headers {
+        user.push(parse_header(h)?);
+    }
+    let given = |n: &str| user.iter().any(|h: &RequestHeader| h.name.eq_ignore_ascii_case(n));
+    let mut headers = Vec::new();
+    let mut add = |name: &str, value: String| {
+        if !given(name) {
+            headers.push(RequestHeader {
+                name: name.to_string(),
+                remove: value.is_empty(),
+                value,
+            });
+        }
+    };
+    if let Some(cred) = &args.user {
+        let cred = if cred.contains(':') { cred.clone() } else { format!("{cred}:") };
+        add("Authorization", format!("Basic {}", base64(cred.as_bytes())));
+    }
+    if let Some(ua) = &args.user_agent {
+        add("User-Agent", ua.clone());
+    }
+    if let Some(referer) = &args.referer {
+        let referer = referer.strip_suffix(";auto").unwrap_or(referer);
+        if !referer.is_empty() {
+            add("Referer", referer.to_string());
+        }
+    }
+    let mut body_headers = Vec::new();
+    if !args.json.is_empty() {
+        body_headers.push(("Content-Type", "application/json"));
+        body_headers.push(("Accept", "application/json"));
+    } else if has_body {
+        body_headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+    }
+    let extra: Vec<RequestHeader> = body_headers
+        .into_iter()
+        .filter(|(n, _)| !given(n))
+        .map(|(name, value)| RequestHeader {
+            name: name.into(),
+            value: value.into(),
+            remove: false,
+        })
+        .collect();
+    headers.extend(user);
+    headers.extend(extra);
+    Ok(headers)
+}
+
+/// Standard base64 with padding (RFC 4648 4), for -u.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// --resolve HOST:PORT:ADDR[,ADDR]... (an IPv6 ADDR may be in brackets).
+fn parse_resolve(entries: &[String]) -> Result<HashMap<(String, u16), Vec<IpAddr>>, Error> {
+    let mut map = HashMap::new();
+    for entry in entries {
+        let bad = |why: &str| Error::Usage(format!("--resolve {entry:?}: {why} (expected HOST:PORT:ADDR)"));
+        let entry_body = entry.strip_prefix('+').unwrap_or(entry);
+        let mut parts = entry_body.splitn(3, ':');
+        let (Some(host), Some(port), Some(addrs)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("missing parts"));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        let port: u16 = port.parse().map_err(|_| bad("bad port"))?;
+        let mut ips = Vec::new();
+        for a in addrs.split(',') {
+            let a = a.trim().trim_start_matches('[').trim_end_matches(']');
+            ips.push(a.parse::<IpAddr>().map_err(|_| bad("bad address"))?);
+        }
+        map.insert((host.to_ascii_lowercase(), port), ips);
+    }
+    Ok(map)
+}
+
+/// The URL with http:// added when it has no scheme (as curl).
+fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
         url.to_string()
     } else {
         format!("http://{url}")
-    };
-    let mut headers = Vec::new();
-    let has = |hs: &[RequestHeader], n: &str| hs.iter().any(|h| h.name.eq_ignore_ascii_case(n));
-    for h in &args.headers {
-        headers.push(parse_header(h)?);
     }
-    if setup.body.is_some() && !has(&headers, "content-type") {
+}
+
+/// The request for one URL; `resume` > 0 adds a Range from that offset.
+fn build_request(args: &Args, setup: &Setup, url: &str, resume: u64) -> Result<Request, Error> {
+    let mut headers = setup.headers.clone();
+    if resume > 0 && !headers.iter().any(|h| h.name.eq_ignore_ascii_case("range")) {
         headers.push(RequestHeader {
-            name: "Content-Type".into(),
-            value: "application/x-www-form-urlencoded".into(),
+            name: "Range".into(),
+            value: format!("bytes={resume}-"),
             remove: false,
         });
     }
@@ -278,7 +602,7 @@ fn build_request(args: &Args, setup: &Setup, url: &str) -> Result<Request, Error
     };
     Ok(Request {
         method,
-        url,
+        url: with_scheme(url),
         headers,
         body: setup.body.clone(),
         options: RequestOptions {
@@ -290,173 +614,96 @@ fn build_request(args: &Args, setup: &Setup, url: &str) -> Result<Request, Error
     })
 }
 
-async fn fetch_one(args: &Args, setup: &Setup, url: &str) -> Result<u8, Error> {
-    let req = build_request(args, setup, url)?;
-    let state = Arc::new(Mutex::new(OutputState::new(args)));
-    let sink = Box::new(CliSink {
-        state: state.clone(),
-        include: args.include || args.head,
-        verbose: args.verbose,
-        fail: args.fail,
-    });
-    let run = setup.guest.fetch(setup.net.clone(), &req, sink);
-    let result = match setup.deadline {
-        Some(d) => match tokio::time::timeout_at(d, run).await {
-            Ok(r) => r,
-            Err(_) => {
-                let ms = args.max_time.map(|s| (s * 1000.0) as u64).unwrap_or(0);
-                return Err(Error::Fetch(crate::FetchError::Transport(
-                    crate::engine::bindings::wfetch::fetch::streams::StreamError::TimedOut(format!(
-                        "Operation timed out after {ms} milliseconds"
-                    )),
-                )));
-            }
-        },
-        None => run.await,
-    };
-    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-    match result {
-        Ok(resp) => {
-            st.finish()?;
-            if args.fail && resp.head.status >= 400 {
-                let e = format!("The requested URL returned error: {}", resp.head.status);
-                if !args.silent || args.show_error {
-                    eprintln!("wfetch: (22) {e}");
-                }
-                return Ok(22);
-            }
-            Ok(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(i.as_bytes()), o);
         }
-        Err(Error::Fetch(crate::FetchError::Sink(_))) if st.broken_pipe => Ok(0),
-        Err(Error::Fetch(crate::FetchError::Sink(m))) => {
-            let _ = st.finish();
-            Err(Error::Output(st.error.clone().unwrap_or(m)))
-        }
+    }
+
+    #[test]
+    fn resolve_entries_parse() {
+        let m = parse_resolve(&["Example.test:443:127.0.0.1,[::1]".into()]).unwrap();
+        assert_eq!(
+            m[&("example.test".to_string(), 443)],
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
+        assert!(parse_resolve(&["nohost".into()]).is_err());
+        assert!(parse_resolve(&["h:99999:1.2.3.4".into()]).is_err());
+    }
+
+    #[test]
+    fn data_flags_join_like_curl() {
+        let flags = vec![
+            (DataKind::Ascii, "a=1".to_string()),
+            (DataKind::Binary, "b=2".to_string()),
+            (DataKind::Raw, "@c".to_string()),
+        ];
+        assert_eq!(request_body(&flags).unwrap().unwrap(), b"a=1&b=2&@c");
+        let json = vec![(DataKind::Json, "{}".to_string()), (DataKind::Json, "[]".to_string())];
+        assert_eq!(request_body(&json).unwrap().unwrap(), b"{}[]");
+    }
+
+    #[test]
+    fn order_of_outputs_and_data_is_kept() {
+        let args = Args::parse_ordered_from(["wfetch", "-O", "-o", "b", "--data-binary", "x", "-d", "y", "u1", "u2"]);
+        assert_eq!(args.outputs(), vec![None, Some(PathBuf::from("b"))]);
+        assert_eq!(
+            args.data_flags(),
+            vec![(DataKind::Binary, "x".to_string()), (DataKind::Ascii, "y".to_string())]
+        );
+    }
+
+    #[test]
+    fn header_forms() {
+        let h = parse_header("X-Empty;").unwrap();
+        assert_eq!((h.name.as_str(), h.value.as_str(), h.remove), ("X-Empty", "", false));
+        let h = parse_header("Accept:").unwrap();
+        assert!(h.remove);
+        assert!(parse_header("nocolon").is_err());
+    }
+}
+
+/// `wfetch inspect FILE.wasm...`: print each component's world; exit 0
+/// when every one can run on this host, 1 otherwise, 2 on bad usage.
+pub fn inspect_command(files: Vec<std::ffi::OsString>) -> ExitCode {
+    if files.is_empty() || files.iter().any(|f| f == "-h" || f == "--help") {
+        eprintln!("usage: wfetch inspect FILE.wasm...");
+        return ExitCode::from(2);
+    }
+    let runtime = match Runtime::new() {
+        Ok(r) => Arc::new(r),
         Err(e) => {
-            // What arrived is kept (as curl does) but the exit code says
-            // the transfer failed.
-            let _ = st.finish();
-            Err(e)
+            eprintln!("wfetch: ({}) {e}", e.exit_code());
+            return ExitCode::from(e.exit_code());
         }
-    }
-}
-
-/// Where the CLI writes: stdout or a file created on first use.
-struct OutputState {
-    target: Option<PathBuf>,
-    file: Option<BufWriter<File>>,
-    stdout: Option<BufWriter<std::io::Stdout>>,
-    /// The last head was a final >= 400 with --fail: discard its body.
-    discard: bool,
-    broken_pipe: bool,
-    error: Option<String>,
-}
-
-impl OutputState {
-    fn new(args: &Args) -> Self {
-        let target = args.output.clone().filter(|p| p.as_os_str() != "-");
-        OutputState {
-            target,
-            file: None,
-            stdout: None,
-            discard: false,
-            broken_pipe: false,
-            error: None,
-        }
-    }
-
-    fn out(&mut self) -> Result<&mut dyn Write, String> {
-        match &self.target {
-            None => Ok(self
-                .stdout
-                .get_or_insert_with(|| BufWriter::with_capacity(256 * 1024, std::io::stdout()))),
-            Some(path) => {
-                if self.file.is_none() {
-                    let f = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                    self.file = Some(BufWriter::with_capacity(256 * 1024, f));
+    };
+    let mut code = 0;
+    for file in files {
+        let path = PathBuf::from(file);
+        let name = path.display().to_string();
+        let report = std::fs::read(&path)
+            .map_err(|e| Error::Guest {
+                name: name.clone(),
+                why: format!("cannot read: {e}"),
+            })
+            .and_then(|wasm| crate::inspect::inspect(&runtime, &name, &wasm));
+        match report {
+            Ok(r) => {
+                print!("{}", r.render(&name));
+                if r.runnable.is_err() {
+                    code = 1;
                 }
-                Ok(self.file.as_mut().expect("just set"))
+            }
+            Err(e) => {
+                eprintln!("wfetch: ({}) {e}", e.exit_code());
+                code = e.exit_code();
             }
         }
     }
-
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
-        let r = self.out().and_then(|o| o.write_all(data).map_err(|e| e.to_string()));
-        if let Err(e) = &r {
-            if e.contains("Broken pipe") {
-                self.broken_pipe = true;
-            }
-            self.error = Some(e.clone());
-        }
-        r
-    }
-
-    /// Flush, creating an empty output file when nothing was written.
-    fn finish(&mut self) -> Result<(), Error> {
-        let r = match self.out() {
-            Ok(o) => o.flush().map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        match r {
-            Err(e) if e.contains("Broken pipe") => Ok(()),
-            Err(e) => Err(Error::Output(e)),
-            Ok(()) => Ok(()),
-        }
-    }
-}
-
-struct CliSink {
-    state: Arc<Mutex<OutputState>>,
-    include: bool,
-    verbose: bool,
-    fail: bool,
-}
-
-impl CliSink {
-    fn state(&self) -> std::sync::MutexGuard<'_, OutputState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-fn verbose_lines(prefix: &str, raw: &[u8]) {
-    let text = String::from_utf8_lossy(raw);
-    let mut err = std::io::stderr().lock();
-    for line in text.split_inclusive('\n') {
-        let _ = write!(err, "{prefix}{}", line.trim_end_matches(['\r', '\n']));
-        let _ = writeln!(err);
-    }
-}
-
-impl Sink for CliSink {
-    fn request_sent(&mut self, head: &[u8]) {
-        if self.verbose {
-            verbose_lines("> ", head);
-        }
-    }
-
-    fn response_head(&mut self, head: &ResponseHead, raw: &[u8]) {
-        if self.verbose {
-            verbose_lines("< ", raw);
-        }
-        let mut st = self.state();
-        st.discard = self.fail && head.status >= 400;
-        if self.include && !st.discard {
-            let _ = st.write(raw);
-        }
-    }
-
-    fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {
-        let mut st = self.state();
-        let r = if st.discard { Ok(()) } else { st.write(&data) };
-        drop(st);
-        Box::pin(async move { r })
-    }
-
-    fn trailers(&mut self, trailers: &[Header]) {
-        if self.verbose {
-            for t in trailers {
-                eprintln!("< {}: {}", t.name, String::from_utf8_lossy(&t.value));
-            }
-        }
-    }
+    ExitCode::from(code)
 }

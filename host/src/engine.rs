@@ -8,6 +8,7 @@ use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::limits::{ConnSlot, GuestLimiter, LimitExceeded, LimitKind, Limits, Usage};
 use crate::net::{NetConfig, TlsRequest};
 use crate::sink::Sink;
 use crate::streams::{self, Counters, ExtraInfo, StreamOptions, StreamReader, StreamWriter};
@@ -49,6 +50,9 @@ impl Runtime {
     pub fn new() -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Fuel bounds the guest's CPU and, with a yield interval, makes a
+        // spinning guest give its thread back to the async runtime.
+        config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
@@ -59,49 +63,153 @@ impl Runtime {
 
     /// Compile and pre-instantiate a guest component. `name` is for messages.
     pub fn load(self: &Arc<Self>, name: &str, wasm: &[u8]) -> Result<Guest, Error> {
-        let guest_err = |why: String| Error::Guest {
-            name: name.to_string(),
-            why,
-        };
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| guest_err(format!("not a valid component: {e:#}")))?;
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| guest_error(name, format!("not a valid component: {e:#}")))?;
+        self.prepare(name, component)
+    }
+
+    /// [`Runtime::load`] through the precompiled cache in `dir`: a hit
+    /// skips compilation; a miss compiles and stores; a corrupt entry is
+    /// rebuilt.
+    pub fn load_cached(
+        self: &Arc<Self>,
+        name: &str,
+        wasm: &[u8],
+        dir: &std::path::Path,
+    ) -> Result<(Guest, crate::cache::Outcome), Error> {
+        let (component, outcome) = crate::cache::load(&self.engine, dir, wasm)
+            .map_err(|e| guest_error(name, format!("not a valid component: {e:#}")))?;
+        tracing::debug!("guest {name}: cache {outcome:?}");
+        Ok((self.prepare(name, component)?, outcome))
+    }
+
+    /// The engine, for inspection and precompilation.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Link a compiled component against the host and check its world.
+    fn prepare(self: &Arc<Self>, name: &str, component: Component) -> Result<Guest, Error> {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| guest_err(format!("cannot be linked with this host: {e:#}")))?;
-        let pre = bindings::FetchGuestPre::new(pre)
-            .map_err(|e| guest_err(format!("does not implement the wfetch:fetch/fetch-guest world: {e:#}")))?;
+            .map_err(|e| guest_error(name, format!("cannot be linked with this host: {e:#}")))?;
+        let pre = bindings::FetchGuestPre::new(pre).map_err(|e| {
+            guest_error(name, format!("does not implement the wfetch:fetch/fetch-guest world: {e:#}"))
+        })?;
         Ok(Guest {
             runtime: self.clone(),
             pre,
             name: name.to_string(),
+            pool: Arc::default(),
+            limits: Limits::default(),
         })
     }
 }
 
-/// A loaded guest, ready to run fetches (each in its own store).
+fn guest_error(name: &str, why: String) -> Error {
+    Error::Guest {
+        name: name.to_string(),
+        why,
+    }
+}
+
+/// A loaded guest, ready to run fetches (each in its own store). A clone
+/// shares the compiled code and the keep-alive pool (give it other limits
+/// with [`Guest::with_limits`]).
+#[derive(Clone)]
 pub struct Guest {
     runtime: Arc<Runtime>,
     pre: bindings::FetchGuestPre<HostState>,
     name: String,
+    /// Kept-alive connections released by this guest's fetches.
+    pool: Arc<crate::pool::Pool>,
+    /// The sandbox limits of each fetch.
+    limits: Limits,
 }
 
 impl Guest {
     /// Run one fetch in a fresh instance of the guest.
     pub async fn fetch(&self, net: Arc<NetConfig>, req: &Request, sink: Box<dyn Sink>) -> Result<FetchResponse, Error> {
-        let mut store = self.store(net);
-        let instance = self.instantiate(&mut store).await?;
-        let slot = store
-            .data_mut()
-            .table
-            .push(SinkSlot(sink))
-            .map_err(|e| Error::Trap(e.to_string()))?;
-        let result = instance
-            .wfetch_fetch_fetcher()
-            .call_fetch(&mut store, req, Resource::new_borrow(slot.rep()))
-            .await
-            .map_err(|e| self.trap(e))?;
-        result.map_err(Error::Fetch)
+        self.fetch_with_stats(net, req, sink, Arc::default()).await
+    }
+
+    /// [`Guest::fetch`], recording the connections' facts (timing,
+    /// addresses, how many were opened or reused) in `stats` as they happen.
+    pub async fn fetch_with_stats(
+        &self,
+        net: Arc<NetConfig>,
+        req: &Request,
+        sink: Box<dyn Sink>,
+        stats: Arc<crate::pool::FetchStats>,
+    ) -> Result<FetchResponse, Error> {
+        let mut store = self.store(net)?;
+        store.data_mut().conns.stats = stats;
+        let usage = store.data().usage.clone();
+        // Kills the instance's connections unless the fetch ends normally
+        // (also when the caller drops this future).
+        let mut kill = KillOnDrop(Some(usage.clone()));
+        let work = async {
+            let instance = self.instantiate(&mut store).await?;
+            let slot = store
+                .data_mut()
+                .table
+                .push(SinkSlot(sink))
+                .map_err(|e| Error::Trap(e.to_string()))?;
+            instance
+                .wfetch_fetch_fetcher()
+                .call_fetch(&mut store, req, Resource::new_borrow(slot.rep()))
+                .await
+                .map_err(|e| self.trap(e))
+        };
+        // The guest yields every FUEL_YIELD_INTERVAL, so the timeout fires
+        // even while it computes.
+        let result = match self.limits.wall_time {
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Limit(usage.exceed(
+                    LimitKind::WallTime,
+                    format!("the fetch took longer than {}", show_duration(limit)),
+                ))),
+            },
+            None => work.await,
+        };
+        if let Ok(left) = store.get_fuel() {
+            tracing::debug!(
+                "guest {}: used {} fuel, {} bytes of memory, {} connections open at the end",
+                self.name,
+                self.limits.fuel.saturating_sub(left),
+                usage.memory(),
+                usage.open_connections()
+            );
+        }
+        // A limit the host recorded wins over how the guest reacted to it.
+        let result = match (usage.exceeded(), result) {
+            (Some(e), Err(_) | Ok(Err(_))) => Err(Error::Limit(e)),
+            (_, Ok(Err(e))) => Err(Error::Fetch(e)),
+            (_, Ok(Ok(r))) => Ok(r),
+            (_, Err(e)) => Err(e),
+        };
+        if matches!(result, Ok(_) | Err(Error::Fetch(_))) {
+            kill.0 = None;
+        }
+        result
+    }
+
+    /// The limits each fetch of this guest runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Set the limits for the fetches that follow.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// This guest with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Guest {
+        self.limits = limits;
+        self
     }
 
     /// The guest's `build-request`.
@@ -109,7 +217,7 @@ impl Guest {
         &self,
         req: &Request,
     ) -> Result<Result<Vec<u8>, bindings::exports::wfetch::fetch::fetcher::RequestError>, Error> {
-        let mut store = self.store(Arc::new(offline_net()));
+        let mut store = self.store(Arc::new(offline_net()))?;
         let instance = self.instantiate(&mut store).await?;
         instance
             .wfetch_fetch_fetcher()
@@ -118,22 +226,73 @@ impl Guest {
             .map_err(|e| self.trap(e))
     }
 
-    fn store(&self, net: Arc<NetConfig>) -> Store<HostState> {
+    fn store(&self, net: Arc<NetConfig>) -> Result<Store<HostState>, Error> {
+        let usage = Arc::new(Usage::default());
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(crate::limits::MAX_TABLE_ENTRIES);
         let state = HostState {
-            table: ResourceTable::new(),
+            table,
             wasi: WasiCtx::builder().build(),
             net,
             counters: Arc::new(Counters::default()),
+            conns: crate::pool::ConnState::new(self.pool.clone()),
+            limiter: GuestLimiter::new(&self.limits, usage.clone()),
+            limits: self.limits.clone(),
+            usage,
+            slots: Default::default(),
         };
-        Store::new(&self.runtime.engine, state)
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel = |e: wasmtime::Error| Error::Engine(format!("fuel: {e}"));
+        store.set_fuel(self.limits.fuel).map_err(fuel)?;
+        store
+            .fuel_async_yield_interval(Some(crate::limits::FUEL_YIELD_INTERVAL))
+            .map_err(fuel)?;
+        Ok(store)
     }
 
     async fn instantiate(&self, store: &mut Store<HostState>) -> Result<bindings::FetchGuest, Error> {
         self.pre.instantiate_async(store).await.map_err(|e| self.trap(e))
     }
 
+    /// How many kept-alive connections this guest's pool holds now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
+    }
+
     fn trap(&self, e: wasmtime::Error) -> Error {
+        if let Some(l) = e.downcast_ref::<LimitExceeded>() {
+            return Error::Limit(l.clone());
+        }
+        if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+            return Error::Limit(LimitExceeded {
+                kind: LimitKind::Cpu,
+                message: format!(
+                    "the guest ran out of fuel (executed more than {} WebAssembly instructions)",
+                    self.limits.fuel
+                ),
+            });
+        }
         Error::Trap(format!("{}: {e:#}", self.name))
+    }
+}
+
+/// Kills an instance's connections when dropped armed.
+struct KillOnDrop(Option<Arc<Usage>>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(u) = self.0.take() {
+            u.kill();
+        }
+    }
+}
+
+fn show_duration(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
@@ -153,6 +312,15 @@ pub struct HostState {
     wasi: WasiCtx,
     net: Arc<NetConfig>,
     counters: Arc<Counters>,
+    /// Kept-alive connections and this fetch's connection facts.
+    conns: crate::pool::ConnState,
+    /// The sandbox: this instance's limits, what it has used, the store's
+    /// memory limiter, and the accounting slot of each new connection it
+    /// holds (by writer rep).
+    limits: Limits,
+    usage: Arc<Usage>,
+    limiter: GuestLimiter,
+    slots: std::collections::HashMap<u32, Arc<ConnSlot>>,
 }
 
 impl WasiView for HostState {
@@ -195,6 +363,52 @@ impl HostState {
     fn writer(&mut self, w: &Resource<StreamWriter>) -> WResult<&mut StreamWriter> {
         Ok(self.table.get_mut(w)?)
     }
+
+    /// Count what a read handed to the guest; trap over the limit.
+    fn count_read(&self, r: Result<Vec<u8>, wit::StreamError>) -> WResult<Result<Vec<u8>, wit::StreamError>> {
+        let n = match &r {
+            Ok(data) => data.len(),
+            Err(wit::StreamError::IncompleteRead(i)) => i.partial.len(),
+            Err(_) => 0,
+        };
+        self.usage.add_read(n, &self.limits).map_err(wasmtime::Error::new)?;
+        Ok(r)
+    }
+
+    /// Check a write of `n` more bytes against the limits: the writer's
+    /// queue (the host's memory) and the bytes sent.
+    fn check_write(&mut self, w: &Resource<StreamWriter>, n: usize) -> WResult<()> {
+        let queued = self.writer(w)?.buffered() as u64;
+        let max = self.limits.stream_buffer;
+        if queued + n as u64 > max {
+            let e = self.usage.exceed(
+                LimitKind::StreamBuffer,
+                format!(
+                    "the guest queued more than {} on a writer without draining it",
+                    crate::limits::show_size(max)
+                ),
+            );
+            return Err(wasmtime::Error::new(e));
+        }
+        self.usage.add_written(n, &self.limits).map_err(wasmtime::Error::new)
+    }
+
+    /// Trap when a single read would make the host buffer more than the
+    /// stream buffer limit.
+    fn check_read_size(&self, what: &str, n: u64) -> WResult<()> {
+        let max = self.limits.stream_buffer;
+        if n > max {
+            let e = self.usage.exceed(
+                LimitKind::StreamBuffer,
+                format!(
+                    "{what} of {n} bytes is more than the host buffers for a stream ({})",
+                    crate::limits::show_size(max)
+                ),
+            );
+            return Err(wasmtime::Error::new(e));
+        }
+        Ok(())
+    }
 }
 
 impl wit::Host for HostState {
@@ -204,14 +418,64 @@ impl wit::Host for HostState {
         port: u16,
         options: wit::OpenOptions,
     ) -> WResult<Result<(Resource<StreamReader>, Resource<StreamWriter>), wit::StreamError>> {
+        let max_buffer = self.limits.stream_buffer;
+        for (what, v) in [("limit", options.limit), ("high-water", options.high_water)] {
+            if let Some(v) = v.filter(|v| u64::from(*v) > max_buffer) {
+                return Ok(Err(wit::StreamError::InvalidArgument(format!(
+                    "{what} {v} is above the host's stream buffer limit of {} bytes",
+                    max_buffer
+                ))));
+            }
+        }
+        let key = crate::pool::PoolKey {
+            host: host.to_ascii_lowercase(),
+            port,
+            tls: options.tls.as_ref().map(|t| (t.server_name.clone(), t.alpn.clone())),
+            limit: options.limit,
+            high_water: options.high_water,
+        };
+        // A kept-alive connection for the same target, after the policy's
+        // check on the name (as for a new one).
+        if self.net.policy.check_name(&host, port).is_ok() {
+            if let Some((reader, writer)) = self.conns.pool.take(&self.net, &key) {
+                let info = writer.info().clone();
+                let is_tls = info.tls.is_some();
+                self.conns.stats.update(|s| {
+                    let now = tokio::time::Instant::now();
+                    s.reused += 1;
+                    s.connected = Some(now);
+                    s.tls_done = is_tls.then_some(now);
+                    (s.peer, s.local) = (Some(info.peer), Some(info.local));
+                });
+                let r = self.table.push(reader)?;
+                let w = self.table.push(writer)?;
+                self.conns.opened(w.rep(), key, true);
+                return Ok(Ok((r, w)));
+            }
+        }
         let tls = options.tls.map(|t| TlsRequest {
             server_name: t.server_name,
             alpn: t.alpn,
         });
-        let conn = match crate::net::connect(&self.net, &host, port, tls).await {
+        let ticket = self
+            .usage
+            .begin_connection(&self.limits)
+            .map_err(wasmtime::Error::new)?;
+        let (conn, resolved, connected) = crate::pool::timed(crate::net::connect(&self.net, &host, port, tls)).await;
+        let conn = match conn {
             Ok(c) => c,
             Err(e) => return Ok(Err(to_wit(e))),
         };
+        let (conn, conn_slot) = crate::limits::track(conn, ticket);
+        let is_tls = conn.info.tls.is_some();
+        let (peer, local) = (conn.info.peer, conn.info.local);
+        self.conns.stats.update(|s| {
+            let now = tokio::time::Instant::now();
+            s.connects += 1;
+            (s.resolved, s.connected) = (resolved, connected);
+            s.tls_done = is_tls.then_some(now);
+            (s.peer, s.local) = (Some(peer), Some(local));
+        });
         let opts = StreamOptions {
             limit: options.limit.map_or(streams::DEFAULT_LIMIT, |l| l as usize),
             high_water: options.high_water.map_or(streams::DEFAULT_HIGH_WATER, |h| h as usize),
@@ -220,26 +484,71 @@ impl wit::Host for HostState {
         let (reader, writer) = streams::open(conn, opts, self.counters.clone());
         let r = self.table.push(reader)?;
         let w = self.table.push(writer)?;
+        self.conns.opened(w.rep(), key, false);
+        self.slots.insert(w.rep(), conn_slot);
         Ok(Ok((r, w)))
+    }
+
+    async fn release_connection(&mut self, r: Resource<StreamReader>, w: Resource<StreamWriter>) -> WResult<bool> {
+        let key = self.conns.forget(w.rep());
+        let conn_slot = self.slots.remove(&w.rep());
+        let reader = self.table.delete(r)?;
+        let writer = self.table.delete(w)?;
+        match key {
+            Some(key) => {
+                let kept = self.conns.pool.put(&self.net, key, reader, writer).await;
+                if let (true, Some(s)) = (kept, conn_slot) {
+                    // Idle in the pool, it no longer counts as this
+                    // instance's open connection.
+                    s.disown();
+                }
+                Ok(kept)
+            }
+            None => Ok(false),
+        }
     }
 }
 
 impl wit::HostStreamReader for HostState {
     async fn read(&mut self, r: Resource<StreamReader>, n: i64) -> WResult<Result<Vec<u8>, wit::StreamError>> {
-        Ok(self.reader(&r)?.read(n).await.map_err(to_wit))
+        if n != -1 {
+            let got = self.reader(&r)?.read(n).await.map_err(to_wit);
+            return self.count_read(got);
+        }
+        // read(-1) as CPython does it: read(limit) until EOF. Done here so
+        // that the result (held by the host until the guest takes it) is
+        // bounded by the stream buffer limit.
+        let mut all = Vec::new();
+        loop {
+            let reader = self.reader(&r)?;
+            let step = reader.limit().max(1) as i64;
+            let block = match reader.read(step).await {
+                Ok(b) => b,
+                Err(e) => return self.count_read(Err(to_wit(e))),
+            };
+            if block.is_empty() {
+                return self.count_read(Ok(all));
+            }
+            all.extend_from_slice(&block);
+            self.check_read_size("read(-1)", all.len() as u64)?;
+        }
     }
     async fn readline(&mut self, r: Resource<StreamReader>) -> WResult<Result<Vec<u8>, wit::StreamError>> {
-        Ok(self.reader(&r)?.readline().await.map_err(to_wit))
+        let got = self.reader(&r)?.readline().await.map_err(to_wit);
+        self.count_read(got)
     }
     async fn readuntil(
         &mut self,
         r: Resource<StreamReader>,
         separators: Vec<Vec<u8>>,
     ) -> WResult<Result<Vec<u8>, wit::StreamError>> {
-        Ok(self.reader(&r)?.readuntil(&separators).await.map_err(to_wit))
+        let got = self.reader(&r)?.readuntil(&separators).await.map_err(to_wit);
+        self.count_read(got)
     }
     async fn readexactly(&mut self, r: Resource<StreamReader>, n: u64) -> WResult<Result<Vec<u8>, wit::StreamError>> {
-        Ok(self.reader(&r)?.readexactly(n).await.map_err(to_wit))
+        self.check_read_size("readexactly", n)?;
+        let got = self.reader(&r)?.readexactly(n).await.map_err(to_wit);
+        self.count_read(got)
     }
     async fn at_eof(&mut self, r: Resource<StreamReader>) -> WResult<bool> {
         Ok(self.reader(&r)?.at_eof())
@@ -252,6 +561,7 @@ impl wit::HostStreamReader for HostState {
 
 impl wit::HostStreamWriter for HostState {
     async fn write(&mut self, w: Resource<StreamWriter>, data: Vec<u8>) -> WResult<Result<(), wit::StreamError>> {
+        self.check_write(&w, data.len())?;
         Ok(self.writer(&w)?.write(&data).map_err(to_wit))
     }
     async fn writelines(
@@ -259,6 +569,7 @@ impl wit::HostStreamWriter for HostState {
         w: Resource<StreamWriter>,
         data: Vec<Vec<u8>>,
     ) -> WResult<Result<(), wit::StreamError>> {
+        self.check_write(&w, data.iter().map(Vec::len).sum())?;
         Ok(self
             .writer(&w)?
             .writelines(data.iter().map(Vec::as_slice))
@@ -284,6 +595,10 @@ impl wit::HostStreamWriter for HostState {
         Ok(self.writer(&w)?.wait_closed().await.map_err(to_wit))
     }
     async fn get_extra_info(&mut self, w: Resource<StreamWriter>, name: String) -> WResult<Option<wit::ExtraInfo>> {
+        if name == "reused" {
+            self.writer(&w)?;
+            return Ok(Some(wit::ExtraInfo::Text(self.conns.is_reused(w.rep()).to_string())));
+        }
         let info = self.writer(&w)?.info().get(&name);
         Ok(info.map(|i| match i {
             ExtraInfo::Address(a) => wit::ExtraInfo::Address(wit::SocketAddress {
@@ -302,6 +617,10 @@ impl wit::HostStreamWriter for HostState {
         }))
     }
     async fn drop(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
+        self.conns.forget(w.rep());
+        // The slot stays with the socket: a closing connection still
+        // counts as open until its flush is done.
+        self.slots.remove(&w.rep());
         self.table.delete(w)?;
         Ok(())
     }
@@ -313,18 +632,33 @@ impl bindings::wfetch::fetch::sink::Host for HostState {}
 
 impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
     async fn request_sent(&mut self, s: Resource<SinkSlot>, head: Vec<u8>) -> WResult<()> {
+        self.usage
+            .add_delivered(head.len(), &self.limits)
+            .map_err(wasmtime::Error::new)?;
         self.table.get_mut(&s)?.0.request_sent(&head);
         Ok(())
     }
     async fn response_head(&mut self, s: Resource<SinkSlot>, head: ResponseHead, raw: Vec<u8>) -> WResult<()> {
+        self.usage
+            .add_delivered(raw.len(), &self.limits)
+            .map_err(wasmtime::Error::new)?;
         self.table.get_mut(&s)?.0.response_head(&head, &raw);
         Ok(())
     }
     async fn write(&mut self, s: Resource<SinkSlot>, data: Vec<u8>) -> WResult<Result<(), String>> {
+        self.usage
+            .add_delivered(data.len(), &self.limits)
+            .map_err(wasmtime::Error::new)?;
         Ok(self.table.get_mut(&s)?.0.write(data).await)
     }
     async fn trailers(&mut self, s: Resource<SinkSlot>, trailers: Vec<Header>) -> WResult<()> {
+        let n = trailers.iter().map(|t| t.name.len() + t.value.len()).sum();
+        self.usage.add_delivered(n, &self.limits).map_err(wasmtime::Error::new)?;
         self.table.get_mut(&s)?.0.trailers(&trailers);
+        Ok(())
+    }
+    async fn progress(&mut self, s: Resource<SinkSlot>, received: u64, expected: Option<u64>) -> WResult<()> {
+        self.table.get_mut(&s)?.0.progress(received, expected);
         Ok(())
     }
     async fn drop(&mut self, s: Resource<SinkSlot>) -> WResult<()> {

@@ -38,7 +38,17 @@ pub enum Error {
     /// The engine could not be set up.
     #[error("engine: {0}")]
     Engine(String),
+    /// The guest went over one of its sandbox limits and was stopped.
+    #[error("sandbox limit exceeded: {0}")]
+    Limit(crate::limits::LimitExceeded),
 }
+
+/// wfetch's own exit code (outside curl's range): the policy denied a
+/// connection the guest tried to open.
+pub const EXIT_DENIED: u8 = 110;
+/// wfetch's own exit code (outside curl's range): the guest went over a
+/// sandbox limit (memory, CPU, wall-clock time, connections, bytes).
+pub const EXIT_LIMIT: u8 = 111;
 
 impl Error {
     /// curl's exit code for this error.
@@ -52,6 +62,7 @@ impl Error {
             Error::CaCert { .. } => 77,
             Error::Tls(_) => 35,
             Error::Fetch(e) => fetch_exit_code(e),
+            Error::Limit(_) => EXIT_LIMIT,
         }
     }
 }
@@ -63,7 +74,7 @@ fn stream_exit_code(e: &WitStreamError, receiving: bool) -> u8 {
         WitStreamError::TimedOut(_) => 28,
         WitStreamError::Tls(t) if t.certificate => 60,
         WitStreamError::Tls(_) => 35,
-        WitStreamError::Denied(_) => 7,
+        WitStreamError::Denied(_) => EXIT_DENIED,
         WitStreamError::IncompleteRead(_) => 18,
         WitStreamError::LimitOverrun(_) => 8,
         WitStreamError::ConnectionReset(_) if receiving => 56,

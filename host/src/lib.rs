@@ -8,15 +8,21 @@
 //! - [`net`]: opening connections (policy, resolution, TCP, TLS).
 //! - [`tls`]: rustls configuration, certificate facts.
 //! - [`policy`]: what a guest may connect to.
+//! - [`limits`]: what a guest instance may consume, and the accounting.
+//! - [`pool`]: kept-alive connections, per-fetch connection statistics.
 //! - [`sink`]: where response heads and bodies go.
 //! - [`cli`]: the curl-like command line.
 //! - [`error`]: the crate's error enum and curl's exit codes.
 
+pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod limits;
+pub mod inspect;
 pub mod net;
 pub mod policy;
+pub mod pool;
 pub mod sink;
 pub mod streams;
 pub mod tls;
@@ -25,3 +31,5 @@ pub use engine::bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchRes
 pub use engine::bindings::wfetch::fetch::types::{Header, Request, RequestHeader, RequestOptions, ResponseHead};
 pub use engine::{Guest, Runtime, DEFAULT_GUEST};
 pub use error::Error;
+pub use limits::{LimitExceeded, LimitKind, Limits};
+pub use policy::{Policy, Rule};

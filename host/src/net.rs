@@ -51,7 +51,9 @@ pub async fn connect(
     };
     let work = async {
         let addrs = resolve(cfg, host, port).await?;
+        crate::pool::note_resolved();
         let tcp = dial(cfg, host, port, &addrs).await?;
+        crate::pool::note_tcp_connected();
         let _ = tcp.set_nodelay(true);
         let peer = tcp.peer_addr().map_err(|e| StreamError::from_io(&e))?;
         let local = tcp.local_addr().map_err(|e| StreamError::from_io(&e))?;
@@ -137,17 +139,26 @@ async fn resolve(cfg: &NetConfig, host: &str, port: u16) -> Result<Vec<SocketAdd
     Ok(addrs)
 }
 
-/// Try each address in order; the policy sees the exact address dialled.
+/// Try each address in order; the policy sees the exact address dialled
+/// (the one checked is the one connected to: no rebinding window). An
+/// address the policy denies is skipped; when every address is denied,
+/// the first denial is the error.
 async fn dial(cfg: &NetConfig, host: &str, port: u16, addrs: &[SocketAddr]) -> Result<TcpStream, StreamError> {
     let mut last = None;
+    let mut denied = None;
     for addr in addrs {
-        cfg.policy
-            .check_addr(host, port, addr.ip())
-            .map_err(StreamError::Denied)?;
+        if let Err(why) = cfg.policy.check_addr(host, port, addr.ip()) {
+            tracing::debug!("policy: {why}");
+            denied.get_or_insert(why);
+            continue;
+        }
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
+    }
+    if let (None, Some(why)) = (&last, denied) {
+        return Err(StreamError::Denied(why));
     }
     let e = last.map(|e| (e.kind(), e.to_string()));
     Err(match e {

@@ -19,6 +19,9 @@ pub trait Sink: Send {
     fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_>;
     /// Trailers after a chunked body.
     fn trailers(&mut self, _trailers: &[Header]) {}
+    /// Body bytes of the last head received so far as they came over the
+    /// wire (before content decoding), and the total when known.
+    fn progress(&mut self, _received: u64, _expected: Option<u64>) {}
 }
 
 /// A sink that keeps everything in memory (tests, small fetches).

@@ -20,13 +20,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -114,12 +115,16 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// The instant an idle wait starting now must end, and what to call it.
-    fn idle_deadline(&self) -> (Instant, &'static str) {
+    /// The instant an idle wait starting now must end, and what to call it
+    /// when it does.
+    fn idle_deadline(&self) -> (Instant, String) {
         let idle = Instant::now() + self.idle;
         match self.deadline {
-            Some(d) if d < idle => (d, "total time limit reached"),
-            _ => (idle, "no data for the idle timeout"),
+            Some(d) if d < idle => (d, "total time limit reached".to_string()),
+            _ => (
+                idle,
+                format!("nothing moved for the idle timeout of {} ms", self.idle.as_millis()),
+            ),
         }
     }
 }
@@ -272,7 +277,9 @@ impl Link {
         self.closed.store(true, Ordering::Release);
         self.notify.notify_waiters();
         let io = lock(&self.read_io).take();
-        drop(io);
+        if let Some(io) = io {
+            discard_and_drop(io);
+        }
     }
 
     /// Take the read half for one read; None once closed.
@@ -287,8 +294,32 @@ impl Link {
         let mut slot = lock(&self.read_io);
         if !self.is_closed() {
             *slot = Some(io);
+            return;
+        }
+        drop(slot);
+        discard_and_drop(io);
+    }
+}
+
+/// Close the read half of a closed connection. What has already arrived
+/// and was never read is consumed first (without waiting): closing a
+/// socket with unread received data makes the kernel send RST instead of
+/// a normal close, and a RST can destroy data we sent that the peer has
+/// not read yet. On TLS this is typically the session tickets the server
+/// sends after the handshake. Data arriving later still gets the RST, as
+/// with asyncio or any socket closed with data pending.
+fn discard_and_drop(mut io: ReadIo) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut scratch = [0u8; 16 * 1024];
+    // Bounded, so that a peer sending at full speed cannot keep us here.
+    for _ in 0..256 {
+        let mut rb = ReadBuf::new(&mut scratch);
+        match Pin::new(&mut io).poll_read(&mut cx, &mut rb) {
+            Poll::Ready(Ok(())) if !rb.filled().is_empty() => continue,
+            _ => break,
         }
     }
+    drop(io);
 }
 
 /// Lock a mutex whose data stays consistent across a panic (plain values).
@@ -347,7 +378,9 @@ impl StreamReader {
     /// The writer closed the connection: EOF after the buffered data.
     fn closed_eof(&mut self) {
         self.eof = true;
-        drop(self.link.take_read());
+        if let Some(io) = self.link.take_read() {
+            discard_and_drop(io);
+        }
     }
 
     /// Account for the result of one socket read.

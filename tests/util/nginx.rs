@@ -94,6 +94,17 @@ http {{
             sub_filter_types *;
         }}
         location = /redirect {{ return 302 /index.html; }}
+        # Which connection and how many requests it carried (keep-alive).
+        location = /conn {{ return 200 "$connection $connection_requests\n"; }}
+        # A redirect loop (--max-redirs).
+        location = /loop {{ return 302 /loop; }}
+        # The document root again, gzip-encoded for clients that ask.
+        location /gz/ {{
+            alias {www}/;
+            gzip on;
+            gzip_types *;
+            gzip_min_length 0;
+        }}
     }}
 }}
 "#,

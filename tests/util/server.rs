@@ -143,8 +143,110 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
             bytes: head("Content-Length: 100\r\n"),
             after: After::Hang(Duration::from_secs(30)),
         },
+        p if p.starts_with("/redir/") => redirect(p, request),
+        p if p.starts_with("/flaky/") => {
+            if first_time(p) {
+                Reply::close(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy\n".to_vec())
+            } else {
+                Reply::close(with_len(b"fine\n"))
+            }
+        }
+        p if p.starts_with("/flaky-reset/") => {
+            if first_time(p) {
+                Reply {
+                    bytes: Vec::new(),
+                    after: After::Reset,
+                }
+            } else {
+                Reply::close(with_len(b"fine\n"))
+            }
+        }
+        "/gzip" | "/deflate" | "/br" => {
+            let coding = &path[1..];
+            let encoded = encode(coding, &body);
+            let mut v = head(&format!(
+                "Content-Encoding: {coding}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
+                encoded.len()
+            ));
+            v.extend_from_slice(&encoded);
+            Reply::close(v)
+        }
+        "/gzip-chunked" => {
+            let mut v = chunked(&encode("gzip", &body), 777, "");
+            let at = v.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+            v.splice(at..at, b"Content-Encoding: gzip\r\n".iter().copied());
+            Reply::close(v)
+        }
+        "/bad-gzip" => Reply::close(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\nthis is not gzip!!!\n".to_vec(),
+        ),
         _ => Reply::close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nno route!\n".to_vec()),
     }
+}
+
+/// True the first time `key` is asked for in this test run (per-route state
+/// for the flaky routes: use a fresh key per client).
+fn first_time(key: &str) -> bool {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap();
+    if seen.iter().any(|k| k == key) {
+        return false;
+    }
+    seen.push(key.to_string());
+    true
+}
+
+/// `body` compressed with a content coding: gzip, deflate (zlib) or br.
+pub fn encode(coding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match coding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(body).unwrap();
+            drop(w);
+            out
+        }
+        other => panic!("no coding {other}"),
+    }
+}
+
+/// `/redir/CODE/KIND`: a CODE redirect to /echo. KIND: `abs` (an absolute
+/// URL to this server), `rel` ("/echo"), `relpath` ("../../echo"), `cross`
+/// (the same server as `localhost`: another origin).
+fn redirect(path: &str, request: &[u8]) -> Reply {
+    let mut parts = path.trim_start_matches("/redir/").split('/');
+    let (code, kind) = (parts.next().unwrap_or("302"), parts.next().unwrap_or("rel"));
+    let head = String::from_utf8_lossy(request);
+    let port = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Host: ").or_else(|| l.strip_prefix("host: ")))
+        .and_then(|h| h.trim().rsplit(':').next().map(str::to_string))
+        .unwrap_or_default();
+    let location = match kind {
+        "abs" => format!("http://127.0.0.1:{port}/echo"),
+        "cross" => format!("http://localhost:{port}/echo"),
+        "relpath" => "../../echo".to_string(),
+        _ => "/echo".to_string(),
+    };
+    let body = format!("redirecting to {location}\n");
+    Reply::close(
+        format!(
+            "HTTP/1.1 {code} Moved\r\nLocation: {location}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
 }
 
 /// The server for this test run, started on first use in its own thread.
@@ -193,6 +295,12 @@ async fn serve(mut sock: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>) -> std::io::
         buf.extend_from_slice(&tmp[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    if head.starts_with("POST /reset-upload ") {
+        // Refuse the body: reset before reading it (the client's send fails).
+        #[allow(deprecated)] // zero linger does not block: it sends RST at once
+        sock.set_linger(Some(Duration::ZERO))?;
+        return Ok(());
+    }
     let len: usize = head
         .lines()
         .find_map(|l| {

@@ -14,6 +14,7 @@
 //! - [`head`]: status line and header parsing.
 //! - [`body`]: framing decision and the chunked state machine.
 //! - [`redirect`]: the next request after a 3xx.
+//! - [`keepalive`]: whether a connection may carry the next request.
 //! - [`decode`]: streaming content decoding.
 //! - [`error`]: the crate's one error enum.
 
@@ -21,6 +22,7 @@ pub mod body;
 pub mod decode;
 pub mod error;
 pub mod head;
+pub mod keepalive;
 pub mod redirect;
 pub mod request;
 

@@ -242,3 +242,11 @@ fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+/// The URL as it is reported after a fetch (curl's `url_effective`): parsed
+/// and serialized again (scheme and host in lower case, an empty path as
+/// "/"). A URL that does not parse is returned unchanged (building the
+/// request reports it).
+pub fn effective_url(url: &str) -> String {
+    Url::parse(url).map_or_else(|_| url.to_string(), String::from)
+}

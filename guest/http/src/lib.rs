@@ -50,16 +50,12 @@ impl Guest for Component {
     fn fetch(req: Request, sink: &BodySink) -> Result<FetchResponse, FetchError> {
         let opts = req.options;
         let mut current = to_core(&req);
+        current.url = core::request::effective_url(&current.url);
         let mut hops = Vec::new();
         loop {
             let (target, bytes) =
                 core::request::build_request(&current).map_err(|e| FetchError::Request(request_error(e)))?;
-            let conn = Conn::open(&target)?;
-            sink.request_sent(head_part(&bytes));
-            conn.writer.write(&bytes).map_err(FetchError::Transport)?;
-            conn.writer.drain().map_err(FetchError::Transport)?;
-
-            let head = read_final_head(&conn.reader, sink)?;
+            let (conn, head) = exchange(&target, &bytes, sink)?;
             if opts.follow_redirects && core::redirect::is_redirect(head.status) {
                 if let Some(location) = head.header("location") {
                     if hops.len() as u32 >= opts.max_redirects {
@@ -69,13 +65,16 @@ impl Guest for Component {
                         url: current.url.clone(),
                         status: head.status,
                     });
-                    current = core::redirect::next_request(&current, head.status, location).map_err(protocol_error)?;
-                    conn.writer.close();
+                    let next =
+                        core::redirect::next_request(&current, head.status, location).map_err(protocol_error)?;
+                    conn.skip_body(&current, &head);
+                    current = next;
                     continue;
                 }
             }
-            let body_bytes = read_body(&conn.reader, &current.method, &head, opts.compressed, sink)?;
-            conn.writer.close();
+            let framing = core::body::framing(&current.method, &head).map_err(protocol_error)?;
+            let body_bytes = read_body(&conn.reader, framing, &head, opts.compressed, sink)?;
+            conn.finish(core::keepalive::reusable(&current, &head, framing));
             return Ok(FetchResponse {
                 head: to_wit_head(&head),
                 url: current.url,
@@ -86,11 +85,50 @@ impl Guest for Component {
     }
 }
 
+/// How many times a request whose reply never started on a reused
+/// (kept-alive) connection is sent again: the peer may have closed the
+/// idle connection just before we used it.
+const MAX_STALE_RETRIES: usize = 8;
+
+/// Send the request and read the final response head. On a reused
+/// connection that fails before any reply, send it again on the next one
+/// (fresh or reused); a fresh connection's failure is final.
+fn exchange(
+    target: &core::request::Target,
+    bytes: &[u8],
+    sink: &BodySink,
+) -> Result<(Conn, core::ResponseHead), FetchError> {
+    let mut tries = 0;
+    loop {
+        let conn = Conn::open(target)?;
+        let retry = conn.reused && tries < MAX_STALE_RETRIES;
+        tries += 1;
+        sink.request_sent(head_part(bytes));
+        if let Err(e) = conn.writer.write(bytes).and_then(|()| conn.writer.drain()) {
+            if retry {
+                continue;
+            }
+            return Err(FetchError::Transport(e));
+        }
+        match read_final_head(&conn.reader, sink) {
+            Ok(head) => return Ok((conn, head)),
+            Err(FetchError::EmptyReply | FetchError::Receive(StreamError::ConnectionReset(_))) if retry => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// One connection's two halves.
 struct Conn {
     reader: StreamReader,
     writer: StreamWriter,
+    /// The host handed out a kept-alive connection.
+    reused: bool,
 }
+
+/// The largest redirect body read (and dropped) so that its connection can
+/// carry the next request; a larger one closes the connection instead.
+const MAX_SKIPPED_BODY: u64 = 1 << 20;
 
 impl Conn {
     fn open(target: &core::request::Target) -> Result<Conn, FetchError> {
@@ -108,7 +146,57 @@ impl Conn {
         };
         let (reader, writer) =
             streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
-        Ok(Conn { reader, writer })
+        let reused = matches!(writer.get_extra_info("reused"), Some(streams::ExtraInfo::Text(t)) if t == "true");
+        Ok(Conn { reader, writer, reused })
+    }
+
+    /// The exchange is over: hand the connection back for reuse when the
+    /// protocol allows it, close it otherwise.
+    fn finish(self, reusable: bool) {
+        if reusable {
+            streams::release_connection(self.reader, self.writer);
+        } else {
+            self.writer.close();
+        }
+    }
+
+    /// Read and drop the body of a redirect that is followed, when it is
+    /// small and delimited, so that the connection can be reused.
+    fn skip_body(self, req: &core::request::Request, head: &core::ResponseHead) {
+        let Ok(framing) = core::body::framing(&req.method, head) else {
+            return self.writer.close();
+        };
+        let small = match framing {
+            Framing::None | Framing::Chunked => true,
+            Framing::Length(n) => n <= MAX_SKIPPED_BODY,
+            Framing::CloseDelimited => false,
+        };
+        if !small || !core::keepalive::reusable(req, head, framing) {
+            return self.writer.close();
+        }
+        let mut decoder = BodyDecoder::new(framing, MAX_PIECE);
+        loop {
+            let ok = match decoder.next_step() {
+                Step::Done => break,
+                _ if decoder.received() > MAX_SKIPPED_BODY => false,
+                Step::ReadLine => match self.reader.readuntil(&[b"\n".to_vec()]) {
+                    Ok(line) => decoder.on_line(&line).is_ok(),
+                    Err(_) => false,
+                },
+                Step::ReadExact(n) => match self.reader.readexactly(n) {
+                    Ok(data) => {
+                        decoder.on_data(data.len() as u64);
+                        true
+                    }
+                    Err(_) => false,
+                },
+                Step::ReadToEof(_) => false,
+            };
+            if !ok {
+                return self.writer.close();
+            }
+        }
+        self.finish(true);
     }
 }
 
@@ -160,12 +248,11 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
 /// Read the body as the core's decoder directs, delivering it to the sink.
 fn read_body(
     reader: &StreamReader,
-    method: &str,
+    framing: Framing,
     head: &core::ResponseHead,
     compressed: bool,
     sink: &BodySink,
 ) -> Result<u64, FetchError> {
-    let framing = core::body::framing(method, head).map_err(protocol_error)?;
     let mut decoder = BodyDecoder::new(framing, MAX_PIECE);
     let mut out = Output::new(
         sink,
@@ -193,10 +280,12 @@ fn read_body(
             Step::ReadExact(n) => match reader.readexactly(n) {
                 Ok(data) => {
                     decoder.on_data(data.len() as u64);
+                    sink.progress(decoder.received(), decoder.expected());
                     out.write(data)?;
                 }
                 Err(StreamError::IncompleteRead(i)) => {
                     decoder.on_data(i.partial.len() as u64);
+                    sink.progress(decoder.received(), decoder.expected());
                     out.write(i.partial)?;
                     return Err(truncated(&decoder, framing));
                 }
@@ -208,6 +297,7 @@ fn read_body(
                     decoder.on_eof().map_err(protocol_error)?;
                 } else {
                     decoder.on_data(data.len() as u64);
+                    sink.progress(decoder.received(), decoder.expected());
                     out.write(data)?;
                 }
             }

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""wfetch versus curl, side by side, against a local nginx (127.0.0.1 only).
+
+Usage: bench/bench.py [--size BYTES] [--small N] [--repeat N] [--wfetch PATH]
+
+Starts nginx with a generated config and a self-signed certificate (made
+with openssl), then measures and prints one table:
+  1. a big file over HTTP and HTTPS, to /dev/null and to a file: MB/s
+  2. warm start: one small fetch as a whole process, guest cached: ms
+  3. N small files in one call, sequential and with -Z --parallel-max 50
+  4. N concurrent fetches in one process (-Z): peak RSS
+It asserts nothing: figures are printed, never judged (CI runs it tiny).
+"""
+import argparse
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def nginx_binary():
+    for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"):
+        if os.path.exists(p):
+            return p
+    sys.exit("nginx is not installed: make deps")
+
+
+def start_nginx(tmp, size, small):
+    www = os.path.join(tmp, "www")
+    os.makedirs(os.path.join(www, "small"))
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        block = os.urandom(1 << 20)
+        left = size
+        while left > 0:
+            f.write(block[: min(left, len(block))])
+            left -= len(block)
+    for i in range(small):
+        with open(os.path.join(www, "small", f"{i}.txt"), "wb") as f:
+            f.write(b"x" * 512)
+    with open(os.path.join(www, "one.txt"), "wb") as f:
+        f.write(b"hello\n")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", os.path.join(tmp, "key.pem"), "-out", os.path.join(tmp, "cert.pem")],
+        check=True, capture_output=True)
+    http, https = free_port(), free_port()
+    conf = f"""
+daemon off; master_process off; worker_processes 1;
+error_log {tmp}/error.log warn; pid {tmp}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off; sendfile on; tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p; fastcgi_temp_path {tmp}/f;
+  uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
+  default_type application/octet-stream;
+  server {{
+    listen 127.0.0.1:{http} backlog=4096; listen 127.0.0.1:{https} ssl backlog=4096;
+    ssl_certificate {tmp}/cert.pem; ssl_certificate_key {tmp}/key.pem;
+    root {www};
+  }}
+}}"""
+    path = os.path.join(tmp, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    proc = subprocess.Popen([nginx_binary(), "-p", tmp, "-c", path, "-e", f"{tmp}/error.log"])
+    for port in (http, https):
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.01)
+    return proc, http, https
+
+
+def timed(cmd, env=None):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        print(f"  ! {' '.join(cmd[:6])}... exited {r.returncode}: {r.stderr.decode()[:200]}", file=sys.stderr)
+    return dt, r.returncode
+
+
+def best(cmd, repeat, env=None):
+    return min(timed(cmd, env)[0] for _ in range(repeat))
+
+
+def median(cmd, repeat, env=None):
+    return statistics.median(timed(cmd, env)[0] for _ in range(repeat))
+
+
+def peak_rss_mib(cmd, env=None):
+    """Peak RSS of `cmd`, measured in a fresh python so no other child counts."""
+    code = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    r = subprocess.run([sys.executable, "-c", code] + cmd, capture_output=True, env=env)
+    return int(r.stdout or 0) / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=1 << 30)
+    ap.add_argument("--small", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--wfetch", default=os.path.join(ROOT, "target", "release", "wfetch"))
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="wfetch-bench-")
+    env = dict(os.environ, WFETCH_CACHE_DIR=os.path.join(tmp, "cache"))
+    proc, http, https = start_nginx(tmp, a.size, a.small)
+    rows = []
+    try:
+        ca = os.path.join(tmp, "cert.pem")
+        out = os.path.join(tmp, "out.bin")
+        W = [a.wfetch, "-s", "--cacert", ca]
+        C = ["curl", "-s", "--cacert", ca]
+        mb = a.size / 1e6
+        subprocess.run(W + ["-o", "/dev/null", f"http://127.0.0.1:{http}/one.txt"], env=env)  # warm the cache
+        for scheme, port in (("http", http), ("https", https)):
+            url = f"{scheme}://localhost:{port}/big.bin"
+            for sink in ("/dev/null", out):
+                w = best(W + ["-o", sink, url], a.repeat, env)
+                c = best(C + ["-o", sink, url], a.repeat)
+                name = f"{a.size >> 20} MiB {scheme.upper()} -> {'null' if sink == '/dev/null' else 'file'}"
+                rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{(mb / w) / (mb / c):.2f}x"))
+        one = f"http://127.0.0.1:{http}/one.txt"
+        w = median(W + ["-o", "/dev/null", one], a.repeat * 4, env)
+        c = median(C + ["-o", "/dev/null", one], a.repeat * 4)
+        rows.append(("warm start, one small fetch", f"{w * 1000:.1f} ms", f"{c * 1000:.1f} ms", f"{w / c:.2f}x time"))
+        urls = [f"http://127.0.0.1:{http}/small/{i}.txt" for i in range(a.small)]
+        for label, extra in (("sequential", []), ("-Z --parallel-max 50", ["-Z", "--parallel-max", "50"])):
+            wcmd = W + extra
+            ccmd = C + extra
+            for u in urls:
+                wcmd += ["-o", "/dev/null", u]
+                ccmd += ["-o", "/dev/null", u]
+            w = best(wcmd, max(1, a.repeat // 2), env)
+            c = best(ccmd, max(1, a.repeat // 2))
+            rows.append((f"{a.small} small files, {label}", f"{a.small / w:.0f} req/s", f"{a.small / c:.0f} req/s",
+                         f"{(a.small / w) / (a.small / c):.2f}x"))
+        wcmd = W + ["-Z", "--parallel-max", str(a.small)]
+        for u in urls:
+            wcmd += ["-o", "/dev/null", u]
+        ccmd = C + ["-Z", "--parallel-max", str(min(a.small, 300))]
+        for u in urls:
+            ccmd += ["-o", "/dev/null", u]
+        w = peak_rss_mib(wcmd, env)
+        c = peak_rss_mib(ccmd)
+        rows.append((f"{a.small} concurrent fetches, peak RSS", f"{w:.1f} MiB", f"{c:.1f} MiB", "target <= 64 MiB"))
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'wfetch':>12}  {'curl':>12}  {'ratio':>16}")
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>12}  {r[3]:>16}")
+
+
+if __name__ == "__main__":
+    main()

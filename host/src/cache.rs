@@ -1,0 +1,132 @@
+//! The precompiled-component cache: native code for a guest, keyed by the
+//! wasm's hash and the engine's configuration, checked before it is used.
+//!
+//! An entry is `MAGIC | sha256(code) | code`, where `code` is
+//! `Engine::precompile_component`'s output. Loading verifies the checksum
+//! before handing the bytes to `Component::deserialize` (which trusts its
+//! input), so a truncated or corrupted file is detected and rebuilt. The
+//! key covers the wasm bytes, wasmtime's compatibility hash (version,
+//! target, settings) and this crate's version, so a stale entry is never
+//! found for a different engine.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+const MAGIC: &[u8; 8] = b"WFCACHE1";
+
+/// Where entries live, from the environment: `$WFETCH_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/wfetch`, else `$HOME/.cache/wfetch`.
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WFETCH_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("wfetch"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("wfetch"))
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Loaded from a valid cache entry.
+    Hit,
+    /// Compiled, and stored for next time.
+    Stored,
+    /// A corrupt or unusable entry was found, compiled anew and replaced.
+    Rebuilt,
+    /// Compiled; the cache could not be written (read-only, full...).
+    Uncached,
+}
+
+/// The cache file for `wasm` under `dir`.
+pub fn entry_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let engine_key = h.finish();
+    let mut sha = Sha256::new();
+    sha.update(wasm);
+    sha.update(engine_key.to_le_bytes());
+    sha.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let key = hex(&sha.finalize()[..16]);
+    dir.join(format!("{key}.cwasm"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Load `wasm` through the cache in `dir`, compiling and storing on a miss.
+pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Component, Outcome)> {
+    let path = entry_path(engine, dir, wasm);
+    let mut found_bad = false;
+    if let Ok(bytes) = std::fs::read(&path) {
+        match verified_code(&bytes) {
+            Some(code) => {
+                // SAFETY: `code` is exactly what `precompile_component` wrote
+                // for this engine configuration (the key says so) and its
+                // checksum matches, so it is not truncated or altered by
+                // accident. wasmtime checks the header and version again.
+                match unsafe { Component::deserialize(engine, code) } {
+                    Ok(c) => return Ok((c, Outcome::Hit)),
+                    Err(e) => {
+                        tracing::warn!("cache entry {} unusable ({e}); rebuilding", path.display());
+                        found_bad = true;
+                    }
+                }
+            }
+            None => {
+                tracing::warn!("cache entry {} is corrupt; rebuilding", path.display());
+                found_bad = true;
+            }
+        }
+    }
+    let code = engine.precompile_component(wasm)?;
+    // SAFETY: `code` was produced just now by this engine.
+    let component = unsafe { Component::deserialize(engine, &code)? };
+    let outcome = match store(&path, &code) {
+        Ok(()) if found_bad => Outcome::Rebuilt,
+        Ok(()) => Outcome::Stored,
+        Err(e) => {
+            tracing::warn!("cannot write cache entry {}: {e}", path.display());
+            Outcome::Uncached
+        }
+    };
+    Ok((component, outcome))
+}
+
+/// The code of an entry whose checksum holds.
+fn verified_code(bytes: &[u8]) -> Option<&[u8]> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    if rest.len() < 32 {
+        return None;
+    }
+    let (sum, code) = rest.split_at(32);
+    (Sha256::digest(code).as_slice() == sum).then_some(code)
+}
+
+/// Write an entry atomically (temp file + rename), so readers never see a
+/// half-written one.
+fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
+        std::process::id()
+    ));
+    let mut data = Vec::with_capacity(MAGIC.len() + 32 + code.len());
+    data.extend_from_slice(MAGIC);
+    data.extend_from_slice(&Sha256::digest(code));
+    data.extend_from_slice(code);
+    std::fs::write(&tmp, &data)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -1,0 +1,649 @@
+//! One transfer per URL: where its body goes (stdout, -o, -O, resumed
+//! files), the CLI's sink (-i, -v, -f, progress bar, statistics), retries,
+//! `-w`, and running several URLs one after the other or with `-Z`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, IsTerminal, Seek, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::time::Instant;
+
+use super::writeout::{self, Info};
+use super::{Args, Setup};
+use crate::engine::bindings::wfetch::fetch::streams::StreamError as WitStreamError;
+use crate::pool::FetchStats;
+use crate::sink::{Sink, WriteFuture};
+use crate::{Error, FetchError, Header, ResponseHead};
+
+/// What every transfer of one invocation shares.
+pub(super) struct Ctx {
+    pub args: Arc<Args>,
+    pub setup: Arc<Setup>,
+    pub show_errors: bool,
+    /// Progress bars, when they are shown at all (stderr is a terminal,
+    /// not -s, not --no-progress-meter).
+    pub bars: Option<MultiProgress>,
+}
+
+/// Where one URL's body goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    Stdout,
+    File(PathBuf),
+}
+
+/// Run every URL (in order, or with -Z at most --parallel-max at once);
+/// the exit code is the last transfer's, as curl's.
+pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: bool) -> u8 {
+    let bars = (!args.silent && !args.no_progress_meter && std::io::stderr().is_terminal())
+        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    let ctx = Arc::new(Ctx {
+        args: args.clone(),
+        setup,
+        show_errors,
+        bars,
+    });
+    let outputs = args.outputs();
+    let jobs: Vec<(String, Result<Target, Error>)> = args
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let target = match outputs.get(i) {
+                Some(Some(path)) if path.as_os_str() == "-" => Ok(Target::Stdout),
+                Some(Some(path)) => Ok(Target::File(in_output_dir(&args, path.clone()))),
+                Some(None) => remote_name(&args, url),
+                None if args.remote_name_all => remote_name(&args, url),
+                None => Ok(Target::Stdout),
+            };
+            (url.clone(), target)
+        })
+        .collect();
+    if !args.parallel || jobs.len() < 2 {
+        let mut last = 0;
+        for (url, target) in jobs {
+            last = transfer(&ctx, &url, target).await;
+        }
+        return last;
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.parallel_max.max(1) as usize));
+    let mut set = tokio::task::JoinSet::new();
+    let n = jobs.len();
+    for (i, (url, target)) in jobs.into_iter().enumerate() {
+        let ctx = ctx.clone();
+        let permits = permits.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, transfer(&ctx, &url, target).await)
+        });
+    }
+    let mut codes = vec![0u8; n];
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok((i, code)) => codes[i] = code,
+            Err(e) => {
+                eprintln!("wfetch: a transfer task failed: {e}");
+                return 1;
+            }
+        }
+    }
+    codes.last().copied().unwrap_or(0)
+}
+
+fn in_output_dir(args: &Args, path: PathBuf) -> PathBuf {
+    match &args.output_dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
+}
+
+/// -O: the last segment of the URL's path, in --output-dir.
+fn remote_name(args: &Args, url: &str) -> Result<Target, Error> {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    let path = match without_query.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => without_query.split_once('/').map_or("", |(_, p)| p),
+    };
+    let name = path.rsplit('/').next().unwrap_or("");
+    if name.is_empty() {
+        return Err(Error::Output("Remote file name has no length!".into()));
+    }
+    Ok(Target::File(in_output_dir(args, PathBuf::from(name))))
+}
+
+/// Why a failed attempt may be retried (curl's words in the warning).
+fn retry_reason(args: &Args, code: u8, status: u16) -> Option<&'static str> {
+    match code {
+        28 | 6 => Some("timeout"),
+        7 if args.retry_connrefused => Some("connection refused"),
+        0 | 22 if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) => Some("HTTP error"),
+        0 => None,
+        _ if args.retry_all_errors => Some("error"),
+        _ => None,
+    }
+}
+
+/// One URL, with its retries; prints the error and -w; returns the exit code.
+async fn transfer(ctx: &Ctx, url: &str, target: Result<Target, Error>) -> u8 {
+    let args = &ctx.args;
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => return give_up(ctx, &e.to_string(), e.exit_code(), Info::default()),
+    };
+    let resume = match resume_offset(args, &target) {
+        Ok(r) => r,
+        Err(e) => return give_up(ctx, &e.to_string(), e.exit_code(), Info::default()),
+    };
+    let first_start = Instant::now();
+    let mut retries_left = args.retry;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let attempt = attempt(ctx, url, &target, resume).await;
+        if retries_left > 0 {
+            if let Some(reason) = retry_reason(args, attempt.code, attempt.info.http_code) {
+                let delay = match (args.retry_delay, attempt.retry_after, reason) {
+                    (Some(d), _, _) => Duration::from_secs(d),
+                    (None, Some(ra), "HTTP error") if ra > 0 => Duration::from_secs(ra.min(600)),
+                    _ => backoff,
+                };
+                let within = args
+                    .retry_max_time
+                    .is_none_or(|m| first_start.elapsed() + delay <= Duration::from_secs(m));
+                if within {
+                    if !args.silent {
+                        eprintln!(
+                            "Warning: Problem : {reason}. Will retry in {} seconds. {retries_left} retries left.",
+                            delay.as_secs()
+                        );
+                    }
+                    tokio::time::sleep(delay).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(600));
+                    retries_left -= 1;
+                    lock(&attempt.output).rewind_file();
+                    continue;
+                }
+            }
+        }
+        if attempt.code != 0 && ctx.show_errors && !attempt.message.is_empty() {
+            eprintln!("wfetch: ({}) {}", attempt.code, attempt.message);
+        }
+        if let Some(format) = &ctx.setup.write_out {
+            writeout::write(format, &attempt.info);
+        }
+        return attempt.code;
+    }
+}
+
+/// A transfer that fails before it starts: message, -w, code.
+fn give_up(ctx: &Ctx, message: &str, code: u8, mut info: Info) -> u8 {
+    if ctx.show_errors {
+        eprintln!("wfetch: ({code}) {message}");
+    }
+    if let Some(format) = &ctx.setup.write_out {
+        info.exitcode = code;
+        info.errormsg = message.to_string();
+        writeout::write(format, &info);
+    }
+    code
+}
+
+/// -C: the offset to resume at ("-": the output file's size).
+fn resume_offset(args: &Args, target: &Target) -> Result<u64, Error> {
+    match args.continue_at.as_deref() {
+        None => Ok(0),
+        Some("-") => Ok(match target {
+            Target::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Target::Stdout => 0,
+        }),
+        Some(n) => n
+            .parse()
+            .map_err(|_| Error::Usage(format!("-C {n:?}: expected a number of bytes or \"-\""))),
+    }
+}
+
+/// The outcome of one attempt.
+struct Attempt {
+    code: u8,
+    message: String,
+    info: Info,
+    /// The final head's Retry-After in seconds.
+    retry_after: Option<u64>,
+    output: Arc<Mutex<Output>>,
+}
+
+async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt {
+    let (args, setup) = (&ctx.args, &ctx.setup);
+    let start = Instant::now();
+    let output = Arc::new(Mutex::new(Output::new(target.clone(), resume > 0, args.create_dirs)));
+    let mut info = Info {
+        url_effective: super::with_scheme(url),
+        filename_effective: match target {
+            Target::File(p) => p.display().to_string(),
+            Target::Stdout => String::new(),
+        },
+        ..Info::default()
+    };
+    let req = match super::build_request(args, setup, url, resume) {
+        Ok(r) => r,
+        Err(e) => {
+            return Attempt {
+                code: e.exit_code(),
+                message: e.to_string(),
+                info,
+                retry_after: None,
+                output,
+            }
+        }
+    };
+    info.method.clone_from(&req.method);
+    let body_len = req.body.as_ref().map_or(0, |b| b.len() as u64);
+    let show_bar = ctx.bars.is_some() && (matches!(target, Target::File(_)) || !std::io::stdout().is_terminal());
+    let state = Arc::new(Mutex::new(SinkState {
+        output: output.clone(),
+        bar: None,
+        bars: if show_bar { ctx.bars.clone() } else { None },
+        heads: 0,
+        status: 0,
+        version: String::new(),
+        headers: Vec::new(),
+        received: 0,
+        size_header: 0,
+        size_request: 0,
+        requests: 0,
+        redirects: 0,
+        pretransfer: None,
+        starttransfer: None,
+        redirect_done: None,
+        discard: false,
+        range_error: false,
+    }));
+    let sink = Box::new(CliSink {
+        state: state.clone(),
+        include: args.include || args.head,
+        verbose: args.verbose,
+        fail: args.fail,
+        resume,
+    });
+    let stats = Arc::new(FetchStats::default());
+    let run = setup.guest.fetch_with_stats(setup.net.clone(), &req, sink, stats.clone());
+    let result = match setup.max_time {
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(r) => r,
+            Err(_) => {
+                let got = lock(&state).received;
+                Err(Error::Fetch(FetchError::Transport(WitStreamError::TimedOut(format!(
+                    "Operation timed out after {} milliseconds with {got} bytes received",
+                    limit.as_millis()
+                )))))
+            }
+        },
+        None => run.await,
+    };
+    let total = start.elapsed();
+    let st = lock(&state);
+    if let Some(bar) = &st.bar {
+        bar.finish();
+    }
+    let mut out = lock(&st.output);
+    let (code, message) = match &result {
+        Ok(resp) => match out.finish(true) {
+            Err(e) => (e.exit_code(), e.to_string()),
+            Ok(()) if st.range_error => (
+                33,
+                "HTTP server doesn't seem to support byte ranges. Cannot resume.".to_string(),
+            ),
+            Ok(()) if args.fail && resp.head.status >= 400 => {
+                (22, format!("The requested URL returned error: {}", resp.head.status))
+            }
+            Ok(()) => (0, String::new()),
+        },
+        Err(Error::Fetch(FetchError::Sink(_))) if out.broken_pipe => (0, String::new()),
+        Err(Error::Fetch(FetchError::Sink(m))) => {
+            let _ = out.finish(false);
+            let e = Error::Output(out.error.clone().unwrap_or_else(|| m.clone()));
+            (e.exit_code(), e.to_string())
+        }
+        Err(e) => {
+            // What arrived is kept (as curl does); the exit code says the
+            // transfer failed.
+            let _ = out.finish(false);
+            (e.exit_code(), e.to_string())
+        }
+    };
+    drop(out);
+
+    let conn = stats.get();
+    let since = |t: Option<Instant>| t.map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
+    info.http_code = st.status;
+    info.http_version = match st.version.as_str() {
+        "" => "0".into(),
+        v => v.trim_start_matches("HTTP/").to_string(),
+    };
+    info.headers = st.headers.clone();
+    info.size_download = st.received;
+    info.size_header = st.size_header;
+    info.size_request = st.size_request + body_len * st.requests;
+    info.size_upload = body_len * st.requests.min(1);
+    info.num_redirects = st.redirects;
+    info.num_connects = conn.connects;
+    info.time_namelookup = since(conn.resolved.or(conn.connected));
+    info.time_connect = since(conn.connected);
+    info.time_appconnect = since(conn.tls_done);
+    info.time_pretransfer = since(st.pretransfer);
+    info.time_starttransfer = since(st.starttransfer);
+    info.time_redirect = since(st.redirect_done);
+    info.time_total = total;
+    if let Some(peer) = conn.peer {
+        info.remote_ip = peer.ip().to_string();
+        info.remote_port = peer.port().to_string();
+    }
+    if let Some(local) = conn.local {
+        info.local_ip = local.ip().to_string();
+        info.local_port = local.port().to_string();
+    }
+    let header = |name: &str| {
+        st.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(&h.value).trim().to_string())
+    };
+    if let Ok(resp) = &result {
+        info.url_effective.clone_from(&resp.url);
+        info.num_redirects = resp.hops.len();
+        if matches!(resp.head.status, 301 | 302 | 303 | 307 | 308) {
+            if let Some(loc) = header("location") {
+                info.redirect_url = url::Url::parse(&resp.url)
+                    .and_then(|base| base.join(&loc))
+                    .map(String::from)
+                    .unwrap_or(loc);
+            }
+        }
+    }
+    let retry_after = header("retry-after").and_then(|v| v.parse().ok());
+    info.exitcode = code;
+    info.errormsg.clone_from(&message);
+    drop(st);
+    Attempt {
+        code,
+        message,
+        info,
+        retry_after,
+        output,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where the CLI writes one transfer's output: stdout, or a file created
+/// on first use (appended to when resuming).
+pub(super) struct Output {
+    target: Target,
+    append: bool,
+    create_dirs: bool,
+    file: Option<BufWriter<File>>,
+    stdout: Option<BufWriter<std::io::Stdout>>,
+    /// Bytes written by this attempt.
+    written: u64,
+    /// The file's length before this attempt (a retry cuts it back).
+    initial_len: u64,
+    broken_pipe: bool,
+    error: Option<String>,
+}
+
+impl Output {
+    fn new(target: Target, append: bool, create_dirs: bool) -> Output {
+        Output {
+            target,
+            append,
+            create_dirs,
+            file: None,
+            stdout: None,
+            written: 0,
+            initial_len: 0,
+            broken_pipe: false,
+            error: None,
+        }
+    }
+
+    fn out(&mut self) -> Result<&mut dyn Write, String> {
+        match &self.target {
+            Target::Stdout => Ok(self
+                .stdout
+                .get_or_insert_with(|| BufWriter::with_capacity(256 * 1024, std::io::stdout()))),
+            Target::File(path) => {
+                if self.file.is_none() {
+                    if self.create_dirs {
+                        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|e| format!("cannot create directory {}: {e}", parent.display()))?;
+                        }
+                    }
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .append(self.append)
+                        .truncate(!self.append)
+                        .open(path)
+                        .map_err(|e| format!("Failed to create the file {}: {e}", path.display()))?;
+                    self.initial_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    self.file = Some(BufWriter::with_capacity(256 * 1024, f));
+                }
+                Ok(self.file.as_mut().expect("just set"))
+            }
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+        let r = self.out().and_then(|o| o.write_all(data).map_err(|e| e.to_string()));
+        match &r {
+            Ok(()) => self.written += data.len() as u64,
+            Err(e) => {
+                if e.contains("Broken pipe") {
+                    self.broken_pipe = true;
+                }
+                self.error = Some(e.clone());
+            }
+        }
+        r
+    }
+
+    /// Flush. `success`: create an empty output file when nothing was
+    /// written (curl does; a failed transfer leaves no file behind).
+    fn finish(&mut self, success: bool) -> Result<(), Error> {
+        if self.file.is_none() && self.stdout.is_none() && !success {
+            return Ok(());
+        }
+        let r = match self.out() {
+            Ok(o) => o.flush().map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(e) if e.contains("Broken pipe") => Ok(()),
+            Err(e) => Err(Error::Output(e)),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Before a retry: cut the file back to what it held before the
+    /// attempt (stdout cannot be taken back).
+    fn rewind_file(&mut self) {
+        if let Some(mut f) = self.file.take() {
+            let _ = f.flush();
+            if let Ok(mut f) = f.into_inner() {
+                let _ = f.set_len(self.initial_len);
+                let _ = f.seek(std::io::SeekFrom::End(0));
+            }
+        }
+        self.written = 0;
+    }
+}
+
+/// What the sink learns during one attempt.
+struct SinkState {
+    output: Arc<Mutex<Output>>,
+    bar: Option<ProgressBar>,
+    bars: Option<MultiProgress>,
+    /// Response heads seen.
+    heads: u32,
+    /// The last head's status, version and headers.
+    status: u16,
+    version: String,
+    headers: Vec<Header>,
+    /// Body bytes of the last head, as received.
+    received: u64,
+    size_header: u64,
+    size_request: u64,
+    requests: u64,
+    /// 3xx heads seen (redirects, followed or not).
+    redirects: usize,
+    pretransfer: Option<Instant>,
+    starttransfer: Option<Instant>,
+    redirect_done: Option<Instant>,
+    /// Drop the body of the last head (-f on >= 400; a resume the server
+    /// refused or had nothing for).
+    discard: bool,
+    /// The server answered a resume with a whole body.
+    range_error: bool,
+}
+
+struct CliSink {
+    state: Arc<Mutex<SinkState>>,
+    include: bool,
+    verbose: bool,
+    fail: bool,
+    resume: u64,
+}
+
+impl CliSink {
+    fn state(&self) -> MutexGuard<'_, SinkState> {
+        lock(&self.state)
+    }
+}
+
+fn verbose_lines(prefix: &str, raw: &[u8]) {
+    let text = String::from_utf8_lossy(raw);
+    let mut err = std::io::stderr().lock();
+    for line in text.split_inclusive('\n') {
+        let _ = write!(err, "{prefix}{}", line.trim_end_matches(['\r', '\n']));
+        let _ = writeln!(err);
+    }
+}
+
+impl Sink for CliSink {
+    fn request_sent(&mut self, head: &[u8]) {
+        if self.verbose {
+            verbose_lines("> ", head);
+        }
+        let mut st = self.state();
+        st.size_request += head.len() as u64;
+        st.requests += 1;
+        if st.heads > 0 {
+            st.redirect_done = Some(Instant::now());
+        }
+        st.pretransfer = Some(Instant::now());
+    }
+
+    fn response_head(&mut self, head: &ResponseHead, raw: &[u8]) {
+        if self.verbose {
+            verbose_lines("< ", raw);
+        }
+        let mut st = self.state();
+        if st.starttransfer.is_none() || st.redirect_done > st.starttransfer {
+            st.starttransfer = Some(Instant::now());
+        }
+        st.heads += 1;
+        st.size_header += raw.len() as u64;
+        st.status = head.status;
+        st.version.clone_from(&head.version);
+        st.headers.clone_from(&head.headers);
+        st.received = 0;
+        if (300..400).contains(&head.status) {
+            st.redirects += 1;
+        }
+        if let Some(bar) = st.bar.take() {
+            bar.finish_and_clear();
+        }
+        let interim = (100..200).contains(&head.status);
+        st.discard = self.fail && head.status >= 400;
+        if self.resume > 0 && !interim {
+            if head.status == 416 {
+                // Nothing left to fetch: the file is complete (as curl).
+                st.discard = true;
+            } else if (200..300).contains(&head.status) && head.status != 206 {
+                st.discard = true;
+                st.range_error = true;
+            }
+        }
+        if self.include && !st.discard {
+            let out = st.output.clone();
+            let _ = lock(&out).write(raw);
+        }
+    }
+
+    fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {
+        let st = self.state();
+        let r = if st.discard {
+            Ok(())
+        } else {
+            let out = st.output.clone();
+            drop(st);
+            let r = lock(&out).write(&data);
+            r
+        };
+        Box::pin(async move { r })
+    }
+
+    fn trailers(&mut self, trailers: &[Header]) {
+        if self.verbose {
+            for t in trailers {
+                eprintln!("< {}: {}", t.name, String::from_utf8_lossy(&t.value));
+            }
+        }
+    }
+
+    fn progress(&mut self, received: u64, expected: Option<u64>) {
+        let mut st = self.state();
+        st.received = received;
+        if st.discard {
+            return;
+        }
+        if st.bar.is_none() {
+            if let Some(bars) = &st.bars {
+                let bar = bars.add(new_bar(expected));
+                st.bar = Some(bar);
+            }
+        }
+        if let Some(bar) = &st.bar {
+            bar.set_position(received);
+        }
+    }
+}
+
+/// A bar with bytes, rate and ETA when the length is known; a spinner with
+/// bytes and rate otherwise.
+fn new_bar(expected: Option<u64>) -> ProgressBar {
+    match expected {
+        Some(len) => {
+            let bar = ProgressBar::new(len);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}  ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        }
+        None => {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {bytes:>10} {binary_bytes_per_sec:>12}  {elapsed}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        }
+    }
+}

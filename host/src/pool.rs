@@ -1,0 +1,215 @@
+//! Kept-alive connections and per-fetch connection statistics.
+//!
+//! A guest that finished an exchange on a connection may hand it back with
+//! `release-connection`; the host keeps it idle in the [`Pool`] of the
+//! loaded guest, and a later `open-connection` for the same host, port and
+//! options, made with the same network configuration, gets it back instead
+//! of dialling (the policy still checks the name). Connections are only
+//! kept while they are clean: nothing buffered either way, no EOF, no error.
+//!
+//! [`FetchStats`] records, for one fetch, when the last connection was
+//! resolved, connected and (for TLS) handshaken, and how many were opened,
+//! for curl's `-w` variables.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::net::NetConfig;
+use crate::streams::{StreamReader, StreamWriter};
+
+/// The most idle connections kept per loaded guest.
+pub const MAX_IDLE: usize = 16;
+/// How long an idle connection is kept.
+pub const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
+
+/// What a connection was opened for: host (lower case), port, TLS server
+/// name and ALPN (none for plain TCP), reader limit and writer high-water
+/// mark as asked by the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub host: String,
+    pub port: u16,
+    pub tls: Option<(String, Vec<String>)>,
+    pub limit: Option<u32>,
+    pub high_water: Option<u32>,
+}
+
+struct Idle {
+    key: PoolKey,
+    /// The configuration the connection was opened with (held, so that
+    /// pointer identity cannot be confused with a later allocation).
+    net: Arc<NetConfig>,
+    reader: StreamReader,
+    writer: StreamWriter,
+    since: Instant,
+}
+
+/// Idle kept-alive connections, shared by every fetch of one loaded guest.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<Vec<Idle>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Pool {
+    /// Keep a connection if it is clean; false when it was dropped (closed).
+    pub async fn put(&self, net: &Arc<NetConfig>, key: PoolKey, mut reader: StreamReader, writer: StreamWriter) -> bool {
+        let clean = !writer.is_closing()
+            && writer.buffered() == 0
+            && writer.drain().await.is_ok()
+            && reader.buffered() == 0
+            && !reader.at_eof();
+        if !clean {
+            return false;
+        }
+        let mut idle = lock(&self.idle);
+        idle.retain(|i| i.since.elapsed() < MAX_IDLE_TIME);
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push(Idle {
+            key,
+            net: net.clone(),
+            reader,
+            writer,
+            since: Instant::now(),
+        });
+        true
+    }
+
+    /// An idle connection for `key` opened with `net`, still clean, most
+    /// recently used first.
+    pub fn take(&self, net: &Arc<NetConfig>, key: &PoolKey) -> Option<(StreamReader, StreamWriter)> {
+        loop {
+            let found = {
+                let mut idle = lock(&self.idle);
+                let i = idle
+                    .iter()
+                    .rposition(|i| Arc::ptr_eq(&i.net, net) && &i.key == key)?;
+                idle.remove(i)
+            };
+            let Idle {
+                mut reader,
+                writer,
+                since,
+                ..
+            } = found;
+            if since.elapsed() < MAX_IDLE_TIME && !writer.is_closing() && reader.buffered() == 0 && !reader.at_eof() {
+                return Some((reader, writer));
+            }
+            // Closed by the peer (or stale): dropping the writer closes it.
+        }
+    }
+
+    /// How many connections are idle now.
+    pub fn idle_count(&self) -> usize {
+        lock(&self.idle).len()
+    }
+}
+
+/// Connection facts of one fetch (the last connection used, and a count).
+#[derive(Debug, Clone, Default)]
+pub struct ConnStats {
+    /// Connections dialled (not reused) during the fetch.
+    pub connects: u32,
+    /// Connections taken from the pool during the fetch.
+    pub reused: u32,
+    /// When name resolution of the last new connection ended.
+    pub resolved: Option<Instant>,
+    /// When the last connection's TCP connect ended (or it was reused).
+    pub connected: Option<Instant>,
+    /// When the last connection's TLS handshake ended (or it was reused);
+    /// none on plain TCP.
+    pub tls_done: Option<Instant>,
+    /// The last connection's peer and local addresses.
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
+/// Shared between the store of a fetch and its caller.
+#[derive(Debug, Default)]
+pub struct FetchStats(Mutex<ConnStats>);
+
+impl FetchStats {
+    /// A copy of what was recorded.
+    pub fn get(&self) -> ConnStats {
+        lock(&self.0).clone()
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ConnStats)) {
+        f(&mut lock(&self.0));
+    }
+}
+
+/// The connection state of one store: the guest's pool, the pool key of
+/// every open writer, which connections were reused, the fetch's stats.
+pub struct ConnState {
+    pub pool: Arc<Pool>,
+    pub stats: Arc<FetchStats>,
+    keys: HashMap<u32, PoolKey>,
+    reused: HashSet<u32>,
+}
+
+impl ConnState {
+    pub fn new(pool: Arc<Pool>) -> ConnState {
+        ConnState {
+            pool,
+            stats: Arc::default(),
+            keys: HashMap::new(),
+            reused: HashSet::new(),
+        }
+    }
+
+    /// A writer resource was handed out for `key`.
+    pub fn opened(&mut self, writer_rep: u32, key: PoolKey, reused: bool) {
+        self.keys.insert(writer_rep, key);
+        if reused {
+            self.reused.insert(writer_rep);
+        } else {
+            self.reused.remove(&writer_rep);
+        }
+    }
+
+    /// The writer resource is gone (its rep may be handed out again).
+    pub fn forget(&mut self, writer_rep: u32) -> Option<PoolKey> {
+        self.reused.remove(&writer_rep);
+        self.keys.remove(&writer_rep)
+    }
+
+    /// Whether the writer's connection came from the pool.
+    pub fn is_reused(&self, writer_rep: u32) -> bool {
+        self.reused.contains(&writer_rep)
+    }
+}
+
+tokio::task_local! {
+    static CONNECT_TIMES: std::cell::Cell<(Option<Instant>, Option<Instant>)>;
+}
+
+/// Called by [`crate::net::connect`] when resolution ended.
+pub(crate) fn note_resolved() {
+    let _ = CONNECT_TIMES.try_with(|c| c.set((Some(Instant::now()), c.get().1)));
+}
+
+/// Called by [`crate::net::connect`] when the TCP connect ended.
+pub(crate) fn note_tcp_connected() {
+    let _ = CONNECT_TIMES.try_with(|c| c.set((c.get().0, Some(Instant::now()))));
+}
+
+/// Run a connect, returning what it reported: (resolved, tcp connected).
+pub(crate) async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Option<Instant>, Option<Instant>) {
+    CONNECT_TIMES
+        .scope(std::cell::Cell::new((None, None)), async move {
+            let r = fut.await;
+            let (a, b) = CONNECT_TIMES.with(|c| c.get());
+            (r, a, b)
+        })
+        .await
+}
