@@ -41,13 +41,18 @@ fn server() -> u16 {
     *PORT.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let port = listener.local_addr().unwrap().port();
                 tx.send(port).unwrap();
                 loop {
-                    let Ok((sock, _)) = listener.accept().await else { continue };
+                    let Ok((sock, _)) = listener.accept().await else {
+                        continue;
+                    };
                     tokio::spawn(async move {
                         let (r, mut w) = sock.into_split();
                         let mut line = String::new();
@@ -71,15 +76,28 @@ fn menu_text_search_and_binary_items_are_fetched() {
     let cases: Vec<(String, Vec<u8>)> = vec![
         (format!("gopher://127.0.0.1:{port}/1/"), menu(port).into_bytes()),
         (format!("gopher://127.0.0.1:{port}/"), menu(port).into_bytes()),
-        (format!("gopher://127.0.0.1:{port}/0/hello.txt"), HELLO.as_bytes().to_vec()),
-        (format!("gopher://127.0.0.1:{port}/0/a%20b.txt"), b"spaced\r\n.\r\n".to_vec()),
-        (format!("gopher://127.0.0.1:{port}/7/search?two%20words"), reply("/search\ttwo words", port)),
+        (
+            format!("gopher://127.0.0.1:{port}/0/hello.txt"),
+            HELLO.as_bytes().to_vec(),
+        ),
+        (
+            format!("gopher://127.0.0.1:{port}/0/a%20b.txt"),
+            b"spaced\r\n.\r\n".to_vec(),
+        ),
+        (
+            format!("gopher://127.0.0.1:{port}/7/search?two%20words"),
+            reply("/search\ttwo words", port),
+        ),
         (format!("gopher://127.0.0.1:{port}/9/binary"), reply("/binary", port)),
     ];
     for (url, want) in cases {
         let out = wfetch(&["-s", "--guest", GOPHER, &url]);
         ok(&out);
-        assert!(out.stdout == want, "{url}: got {:?}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout == want,
+            "{url}: got {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 

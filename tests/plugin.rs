@@ -52,8 +52,15 @@ fn first_run_stores_native_code_and_second_run_loads_it() {
     assert_eq!(std::fs::read(&stored[0]).unwrap(), before, "a hit does not rewrite");
 
     // Another guest gets its own entry.
-    let other = wfetch_cached(cache.path(), &["-s", "--guest", env!("WFETCH_GUEST_GOPHER"), "gopher://127.0.0.1:9/"]);
-    assert!(String::from_utf8_lossy(&other.stderr).contains("cache Stored"), "{}", String::from_utf8_lossy(&other.stderr));
+    let other = wfetch_cached(
+        cache.path(),
+        &["-s", "--guest", env!("WFETCH_GUEST_GOPHER"), "gopher://127.0.0.1:9/"],
+    );
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("cache Stored"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
     assert_eq!(entries(cache.path()).len(), 2);
 }
 
@@ -78,7 +85,10 @@ fn corrupt_or_truncated_entries_are_rebuilt_not_trusted() {
         let out = wfetch_cached(cache.path(), &["-s", &url]);
         ok(&out);
         assert_eq!(out.stdout, sample_body(), "{damage}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("cache Rebuilt"), "{damage}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("cache Rebuilt"),
+            "{damage}"
+        );
         assert_eq!(std::fs::read(&entry).unwrap(), good, "{damage}: entry rewritten");
     }
 }
@@ -133,7 +143,10 @@ fn inspect_describes_the_default_guest() {
     let text = String::from_utf8_lossy(&out.stdout);
     let size = std::fs::metadata(env!("WFETCH_GUEST_HTTP")).unwrap().len();
     assert!(text.contains(&format!("({size} bytes)")), "{text}");
-    assert!(text.contains("packages: ") && text.contains("wfetch:fetch@0.1.0"), "{text}");
+    assert!(
+        text.contains("packages: ") && text.contains("wfetch:fetch@0.1.0"),
+        "{text}"
+    );
     assert!(text.contains("wfetch:fetch/fetcher@0.1.0: "), "{text}");
     assert!(text.contains("build-request, parse-response-head, fetch"), "{text}");
     assert!(text.contains("wfetch:fetch/streams@0.1.0: "), "{text}");
@@ -156,6 +169,11 @@ fn the_guest_template_builds_and_runs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(out.stdout.ends_with(&sample_body()));
-    let req = server().requests.lock().unwrap().iter().any(|r| r.starts_with(b"GET /ok HTTP/1.0\r\n"));
+    let req = server()
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.starts_with(b"GET /ok HTTP/1.0\r\n"));
     assert!(req, "the template sends HTTP/1.0");
 }

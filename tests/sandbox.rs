@@ -167,8 +167,7 @@ fn holding_peer(read: bool) -> (u16, Arc<Mutex<usize>>, tokio::sync::mpsc::Unbou
             let tx = tx.clone();
             std::thread::spawn(move || {
                 if !read {
-                    // Hold without reading until told to drain (a test
-                    // reads the rest with drain_to_eof below).
+                    // Hold 3 s without reading, then read to EOF.
                     std::thread::sleep(Duration::from_secs(3));
                 }
                 let mut buf = vec![0u8; 1 << 16];
@@ -259,16 +258,21 @@ async fn a_denied_host_is_a_denied_stream_error_naming_target_and_rule() {
     let url = format!("hostile://connect/127.0.0.1:{other}");
     let ((r, _, _), ()) = tokio::join!(hostile(&url, test_limits(), policy), good_fetch());
     let msg = match r {
-        Err(Error::Fetch(FetchError::Transport(wfetch::engine::bindings::wfetch::fetch::streams::StreamError::Denied(
-            m,
-        )))) => m,
+        Err(Error::Fetch(FetchError::Transport(
+            wfetch::engine::bindings::wfetch::fetch::streams::StreamError::Denied(m),
+        ))) => m,
         other => panic!("expected denied, got {other:?}"),
     };
     assert!(msg.contains(&format!("127.0.0.1:{other}")), "{msg}");
     assert!(msg.contains(&format!("`127.0.0.1:{}`", s.port)), "{msg}");
     // The same guest, allowed, connects.
     let policy = Policy::parse(&[format!("127.0.0.1:{}", s.port)]).unwrap();
-    let (r, _, _) = hostile(&format!("hostile://connect/127.0.0.1:{}", s.port), test_limits(), policy).await;
+    let (r, _, _) = hostile(
+        &format!("hostile://connect/127.0.0.1:{}", s.port),
+        test_limits(),
+        policy,
+    )
+    .await;
     assert_eq!(r.expect("allowed").head.reason, "connected");
 }
 
@@ -283,9 +287,15 @@ async fn a_name_resolving_to_loopback_is_denied_under_a_wildcard() {
     )
     .await;
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("Denied by policy") && e.contains("loopback") && e.contains("`*`"), "{e}");
+    assert!(
+        e.contains("Denied by policy") && e.contains("loopback") && e.contains("`*`"),
+        "{e}"
+    );
     // A public-looking name mapped to 127.0.0.1 (as a DNS answer could be).
-    let resolve = HashMap::from([(("www.example.com".to_string(), s.port), vec!["127.0.0.1".parse().unwrap()])]);
+    let resolve = HashMap::from([(
+        ("www.example.com".to_string(), s.port),
+        vec!["127.0.0.1".parse().unwrap()],
+    )]);
     let guest = guests().0.clone().with_limits(test_limits());
     let url = format!("hostile://connect/www.example.com:{}", s.port);
     for (rules, allowed) in [
@@ -307,7 +317,10 @@ async fn a_name_resolving_to_loopback_is_denied_under_a_wildcard() {
             (true, Ok(_)) => {}
             (false, Err(e)) => {
                 let e = e.to_string();
-                assert!(e.contains("www.example.com") && e.contains("loopback"), "{rules:?}: {e}");
+                assert!(
+                    e.contains("www.example.com") && e.contains("loopback"),
+                    "{rules:?}: {e}"
+                );
                 assert!(e.contains("public addresses only"), "{rules:?}: {e}");
             }
             (want, got) => panic!("{rules:?}: allowed {want}, got {got:?}"),
@@ -380,12 +393,20 @@ async fn a_sink_flood_hits_the_body_bytes_limit() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_trap_in_the_middle_of_a_body_is_a_guest_failure_and_keeps_what_arrived() {
     let s = server();
-    let (r, body, _) = side_by_side(&format!("hostile://trap-mid-body/127.0.0.1:{}/ok", s.port), test_limits()).await;
+    let (r, body, _) = side_by_side(
+        &format!("hostile://trap-mid-body/127.0.0.1:{}/ok", s.port),
+        test_limits(),
+    )
+    .await;
     match r {
         Err(Error::Trap(m)) => assert!(m.contains("hostile") && m.contains("unreachable"), "{m}"),
         other => panic!("expected a trap, got {other:?}"),
     }
-    assert!(!body.is_empty() && sample_body().starts_with(&body), "{} bytes", body.len());
+    assert!(
+        !body.is_empty() && sample_body().starts_with(&body),
+        "{} bytes",
+        body.len()
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -396,13 +417,29 @@ async fn a_fetch_that_never_returns_is_stopped_by_the_wall_clock() {
     };
     let (r, _, took) = side_by_side("hostile://never-returns", limits).await;
     assert_limit(&r, LimitKind::WallTime, &["800 ms"]);
-    assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn wasi_exit_is_a_guest_failure() {
     let (r, _, _) = side_by_side("hostile://exit", test_limits()).await;
     assert!(matches!(r, Err(Error::Trap(_))), "{r:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn wasi_offers_no_way_out() {
+    // Even under a policy that allows everything, the guest's WASI has no
+    // sockets, no name lookup, no files, no environment: its only way
+    // out is the host's streams import.
+    let (port, accepted, _rx) = holding_peer(true);
+    let (r, _, _) = side_by_side(&format!("hostile://escape/127.0.0.1:{port}"), test_limits()).await;
+    let resp = r.expect("the escape report");
+    assert_eq!(resp.head.reason, "tcp=false dns=false file=false env=0 args=0");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(*accepted.lock().unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,8 +518,9 @@ fn redirect_to(location: String) -> u16 {
                         Ok(n) => buf.extend_from_slice(&tmp[..n]),
                     }
                 }
-                let reply =
-                    format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let reply = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
                 let _ = sock.write_all(reply.as_bytes());
             });
         }
@@ -503,7 +541,10 @@ fn the_url_given_is_allowed_by_default_and_a_redirect_elsewhere_is_denied() {
     assert_eq!(code(&out), 110, "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.contains("(110) Denied by policy"), "{e}");
-    assert!(e.contains(&format!("127.0.0.1:{}", s.port)) && e.contains("loopback") && e.contains("`*`"), "{e}");
+    assert!(
+        e.contains(&format!("127.0.0.1:{}", s.port)) && e.contains("loopback") && e.contains("`*`"),
+        "{e}"
+    );
     // Without -L the redirect is not followed: nothing to deny.
     ok(&wfetch(&["-s", &start]));
 }
@@ -566,7 +607,10 @@ fn names_resolving_to_private_addresses_need_an_explicit_rule() {
         assert_eq!(code(&out), want, "--allow {allow:?}: {}", stderr(&out));
         if want == 110 {
             let e = stderr(&out);
-            assert!(e.contains("files.example.net") && e.contains("resolved to 127.0.0.1"), "{e}");
+            assert!(
+                e.contains("files.example.net") && e.contains("resolved to 127.0.0.1"),
+                "{e}"
+            );
         }
     }
     // The URL itself names the host: its exact rule allows the private address.
@@ -597,10 +641,22 @@ fn a_policy_file_allows_and_limits() {
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     assert!(stderr(&out).contains("sandbox limit exceeded") && stderr(&out).contains("memory"));
     // A flag overrides the file.
-    let out = wfetch(&["-s", "--policy", file.to_str().unwrap(), "--max-memory", "64M", &s.url("/ok")]);
+    let out = wfetch(&[
+        "-s",
+        "--policy",
+        file.to_str().unwrap(),
+        "--max-memory",
+        "64M",
+        &s.url("/ok"),
+    ]);
     ok(&out);
 
-    for bad in ["allow = [\"a b\"]", "alow = []", "[limits]\nmemory = \"lots\"", "not toml ["] {
+    for bad in [
+        "allow = [\"a b\"]",
+        "alow = []",
+        "[limits]\nmemory = \"lots\"",
+        "not toml [",
+    ] {
         std::fs::write(&file, bad).unwrap();
         let out = wfetch(&["-s", "-S", "--policy", file.to_str().unwrap(), &s.url("/ok")]);
         assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
@@ -651,7 +707,12 @@ fn a_hostile_guest_through_the_cli() {
     let out = wfetch(&["-sS", "--guest", HOSTILE, "--max-fuel", "50M", "hostile://loop"]);
     assert_eq!(code(&out), 111, "{}", stderr(&out));
     // The URL names host "connect": the guest's connection elsewhere is denied.
-    let out = wfetch(&["-sS", "--guest", HOSTILE, &format!("hostile://connect/127.0.0.1:{}", s.port)]);
+    let out = wfetch(&[
+        "-sS",
+        "--guest",
+        HOSTILE,
+        &format!("hostile://connect/127.0.0.1:{}", s.port),
+    ]);
     assert_eq!(code(&out), 110, "{}", stderr(&out));
     let out = wfetch(&[
         "-sS",
@@ -668,7 +729,14 @@ fn a_hostile_guest_through_the_cli() {
 fn help_lists_the_sandbox_flags() {
     let out = wfetch(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--allow", "--policy", "--max-memory", "--max-fuel", "--max-wall-time", "--max-connections"] {
+    for flag in [
+        "--allow",
+        "--policy",
+        "--max-memory",
+        "--max-fuel",
+        "--max-wall-time",
+        "--max-connections",
+    ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
 }

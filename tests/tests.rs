@@ -8,6 +8,7 @@ mod cli_flags;
 mod fetch_nginx;
 mod fetch_server;
 mod gopher;
+mod hostile;
 mod plugin;
 mod probe;
 mod sandbox;

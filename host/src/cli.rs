@@ -18,6 +18,8 @@ use crate::tls::TlsSettings;
 use crate::{Error, Request, RequestHeader, RequestOptions};
 
 mod sandbox;
+#[cfg(test)]
+mod tests;
 mod transfer;
 mod writeout;
 
@@ -25,7 +27,8 @@ pub use sandbox::SandboxArgs;
 
 /// Fetch URLs like curl, with the HTTP logic in a sandboxed WebAssembly guest.
 #[derive(Debug, Parser)]
-#[command(name = "wfetch", version = version_text(), about, long_about = None)]
+// As in curl, a flag given twice takes its last value.
+#[command(name = "wfetch", version = version_text(), about, long_about = None, args_override_self = true)]
 pub struct Args {
     /// The URLs to fetch (http:// is assumed when no scheme is given).
     #[arg(required = true, value_name = "URL")]
@@ -95,17 +98,39 @@ pub struct Args {
     /// Send DATA as a POST body (application/x-www-form-urlencoded); @FILE
     /// reads it from a file (CR and LF removed), @- from stdin. Repeats are
     /// joined with "&".
-    #[arg(short = 'd', long = "data", visible_alias = "data-ascii", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    #[arg(
+        short = 'd',
+        long = "data",
+        visible_alias = "data-ascii",
+        value_name = "DATA",
+        allow_hyphen_values = true,
+        help_heading = "Request"
+    )]
     pub data: Vec<String>,
     /// Like -d, but @FILE is sent exactly as it is.
-    #[arg(long = "data-binary", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    #[arg(
+        long = "data-binary",
+        value_name = "DATA",
+        allow_hyphen_values = true,
+        help_heading = "Request"
+    )]
     pub data_binary: Vec<String>,
     /// Like -d, with no special meaning for @.
-    #[arg(long = "data-raw", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    #[arg(
+        long = "data-raw",
+        value_name = "DATA",
+        allow_hyphen_values = true,
+        help_heading = "Request"
+    )]
     pub data_raw: Vec<String>,
     /// POST JSON: like --data-binary, with Content-Type and Accept set to
     /// application/json. Repeats are concatenated.
-    #[arg(long = "json", value_name = "DATA", allow_hyphen_values = true, help_heading = "Request")]
+    #[arg(
+        long = "json",
+        value_name = "DATA",
+        allow_hyphen_values = true,
+        help_heading = "Request"
+    )]
     pub json: Vec<String>,
     /// The User-Agent header ("" sends none).
     #[arg(short = 'A', long = "user-agent", value_name = "NAME", help_heading = "Request")]
@@ -171,7 +196,12 @@ pub struct Args {
     #[arg(short = 'Z', long = "parallel", help_heading = "Connection")]
     pub parallel: bool,
     /// At most this many transfers at once with -Z.
-    #[arg(long = "parallel-max", value_name = "N", default_value_t = 50, help_heading = "Connection")]
+    #[arg(
+        long = "parallel-max",
+        value_name = "N",
+        default_value_t = 50,
+        help_heading = "Connection"
+    )]
     pub parallel_max: u32,
 
     /// The order of -o/-O and of the data flags on the command line (see
@@ -389,7 +419,11 @@ impl Setup {
             timeouts.connect = seconds("--connect-timeout", v)?;
         }
         let body = request_body(&args.data_flags())?;
-        let sends = if args.location { args.max_redirs.saturating_add(1) } else { 1 };
+        let sends = if args.location {
+            args.max_redirs.saturating_add(1)
+        } else {
+            1
+        };
         let (policy, limits) =
             args.sandbox
                 .build(&args.urls, args.location, body.as_ref().map_or(0, Vec::len), sends)?;
@@ -427,7 +461,11 @@ fn read_input(path: &str) -> Result<Vec<u8>, Error> {
     } else {
         std::fs::read(path)
     }
-    .map_err(|e| Error::Input(format!("Failed to open/read local data from file/application: {path}: {e}")))
+    .map_err(|e| {
+        Error::Input(format!(
+            "Failed to open/read local data from file/application: {path}: {e}"
+        ))
+    })
 }
 
 /// The request body from the data flags in order: -d's @FILE loses its CR
@@ -469,7 +507,9 @@ fn parse_header(h: &str) -> Result<RequestHeader, Error> {
         return Err(Error::Usage(format!("-H {h:?}: expected \"Name: value\"")));
     };
     let name = name.trim();
-    let value = value.trim_start_matches([' ', '\t']);
+    // The guest writes "Name: value": one separating blank is dropped,
+    // the rest is sent as typed (as curl does).
+    let value = value.strip_prefix([' ', '\t']).unwrap_or(value);
     Ok(RequestHeader {
         name: name.to_string(),
         value: value.to_string(),
@@ -497,7 +537,11 @@ fn request_headers(args: &Args, has_body: bool) -> Result<Vec<RequestHeader>, Er
         }
     };
     if let Some(cred) = &args.user {
-        let cred = if cred.contains(':') { cred.clone() } else { format!("{cred}:") };
+        let cred = if cred.contains(':') {
+            cred.clone()
+        } else {
+            format!("{cred}:")
+        };
         add("Authorization", format!("Basic {}", base64(cred.as_bytes())));
     }
     if let Some(ua) = &args.user_agent {
@@ -612,60 +656,6 @@ fn build_request(args: &Args, setup: &Setup, url: &str, resume: u64) -> Result<R
             compressed: args.compressed,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
-
-    #[test]
-    fn resolve_entries_parse() {
-        let m = parse_resolve(&["Example.test:443:127.0.0.1,[::1]".into()]).unwrap();
-        assert_eq!(
-            m[&("example.test".to_string(), 443)],
-            vec!["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
-        );
-        assert!(parse_resolve(&["nohost".into()]).is_err());
-        assert!(parse_resolve(&["h:99999:1.2.3.4".into()]).is_err());
-    }
-
-    #[test]
-    fn data_flags_join_like_curl() {
-        let flags = vec![
-            (DataKind::Ascii, "a=1".to_string()),
-            (DataKind::Binary, "b=2".to_string()),
-            (DataKind::Raw, "@c".to_string()),
-        ];
-        assert_eq!(request_body(&flags).unwrap().unwrap(), b"a=1&b=2&@c");
-        let json = vec![(DataKind::Json, "{}".to_string()), (DataKind::Json, "[]".to_string())];
-        assert_eq!(request_body(&json).unwrap().unwrap(), b"{}[]");
-    }
-
-    #[test]
-    fn order_of_outputs_and_data_is_kept() {
-        let args = Args::parse_ordered_from(["wfetch", "-O", "-o", "b", "--data-binary", "x", "-d", "y", "u1", "u2"]);
-        assert_eq!(args.outputs(), vec![None, Some(PathBuf::from("b"))]);
-        assert_eq!(
-            args.data_flags(),
-            vec![(DataKind::Binary, "x".to_string()), (DataKind::Ascii, "y".to_string())]
-        );
-    }
-
-    #[test]
-    fn header_forms() {
-        let h = parse_header("X-Empty;").unwrap();
-        assert_eq!((h.name.as_str(), h.value.as_str(), h.remove), ("X-Empty", "", false));
-        let h = parse_header("Accept:").unwrap();
-        assert!(h.remove);
-        assert!(parse_header("nocolon").is_err());
-    }
 }
 
 /// `wfetch inspect FILE.wasm...`: print each component's world; exit 0

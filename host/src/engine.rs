@@ -95,7 +95,10 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| guest_error(name, format!("cannot be linked with this host: {e:#}")))?;
         let pre = bindings::FetchGuestPre::new(pre).map_err(|e| {
-            guest_error(name, format!("does not implement the wfetch:fetch/fetch-guest world: {e:#}"))
+            guest_error(
+                name,
+                format!("does not implement the wfetch:fetch/fetch-guest world: {e:#}"),
+            )
         })?;
         Ok(Guest {
             runtime: self.clone(),
@@ -653,7 +656,9 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
     }
     async fn trailers(&mut self, s: Resource<SinkSlot>, trailers: Vec<Header>) -> WResult<()> {
         let n = trailers.iter().map(|t| t.name.len() + t.value.len()).sum();
-        self.usage.add_delivered(n, &self.limits).map_err(wasmtime::Error::new)?;
+        self.usage
+            .add_delivered(n, &self.limits)
+            .map_err(wasmtime::Error::new)?;
         self.table.get_mut(&s)?.0.trailers(&trailers);
         Ok(())
     }

@@ -135,6 +135,12 @@ fn fetch_error_message(e: &FetchError) -> String {
             RequestError::InvalidHeader(m) => format!("invalid header: {m}"),
             RequestError::InvalidMethod(m) => format!("invalid method: {m}"),
         },
+        FetchError::Transport(
+            s @ (WitStreamError::ConnectionReset(_)
+            | WitStreamError::Closed
+            | WitStreamError::IncompleteRead(_)
+            | WitStreamError::LimitOverrun(_)),
+        ) => format!("Failed sending data to the peer: {}", stream_error_message(s)),
         FetchError::Transport(s) => stream_error_message(s),
         FetchError::Receive(s) => format!("Failure when receiving data from the peer: {}", stream_error_message(s)),
         FetchError::Protocol(m) => format!("Weird server reply: {m}"),

@@ -74,7 +74,11 @@ impl Report {
     pub fn render(&self, file: &str) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "file: {file} ({} bytes)", self.size);
-        let _ = writeln!(out, "packages: {}", self.packages.iter().cloned().collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "packages: {}",
+            self.packages.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
         for (title, list) in [("exports", &self.exports), ("imports", &self.imports)] {
             let _ = writeln!(out, "{title}:");
             for (name, members) in list {

@@ -157,7 +157,10 @@ impl Rule {
             HostPattern::Ip(ip) => ip.to_string(),
             HostPattern::Cidr(ip, len) => format!("{ip}/{len}"),
         };
-        let v6 = matches!(host, HostPattern::Ip(IpAddr::V6(_)) | HostPattern::Cidr(IpAddr::V6(_), _));
+        let v6 = matches!(
+            host,
+            HostPattern::Ip(IpAddr::V6(_)) | HostPattern::Cidr(IpAddr::V6(_), _)
+        );
         let text = match ports {
             PortPattern::Any => h,
             PortPattern::Range(lo, hi) => {
@@ -308,8 +311,13 @@ fn validate_name(name: &str) -> Result<(), String> {
         if label.len() > 63 {
             return Err(format!("label {label:?} is longer than 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("label {label:?} has a character other than letters, digits, `-`, `_`"));
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "label {label:?} has a character other than letters, digits, `-`, `_`"
+            ));
         }
     }
     Ok(())
@@ -484,7 +492,12 @@ impl Policy {
         } else {
             format!(" (resolved to {ip})")
         };
-        match (classify(ip), self.rules.iter().find(|r| r.is_wildcard() && r.matches_name(&h, None, port))) {
+        match (
+            classify(ip),
+            self.rules
+                .iter()
+                .find(|r| r.is_wildcard() && r.matches_name(&h, None, port)),
+        ) {
             (Some(class), Some(rule)) => Err(format!(
                 "{t}{via} is a {class} address: rule `{rule}` allows public addresses only; \
                  allow it with a rule naming the host, the address or its range (e.g. `{ip}`)"
@@ -658,7 +671,10 @@ mod tests {
     #[test]
     fn names_and_addresses() {
         let p = Policy::parse(&["example.com:443", "*.cdn.test", "10.0.0.0/8:8080", "[::1]:9000", "*:80"]).unwrap();
-        assert_eq!(p.allows_name("EXAMPLE.com.", 443).unwrap().to_string(), "example.com:443");
+        assert_eq!(
+            p.allows_name("EXAMPLE.com.", 443).unwrap().to_string(),
+            "example.com:443"
+        );
         assert!(p.allows_name("example.com", 444).is_err());
         assert!(p.allows_name("a.cdn.test", 1).is_ok());
         assert!(p.allows_name("cdn.test", 1).is_err());
@@ -670,7 +686,10 @@ mod tests {
         assert!(p.allows_addr("example.com", 443, ip("127.0.0.1")).is_ok());
         assert!(p.allows_addr("a.cdn.test", 443, ip("93.184.216.34")).is_ok());
         let e = p.allows_addr("a.cdn.test", 443, ip("192.168.0.1")).unwrap_err();
-        assert!(e.contains("a.cdn.test:443") && e.contains("private") && e.contains("`*.cdn.test`"), "{e}");
+        assert!(
+            e.contains("a.cdn.test:443") && e.contains("private") && e.contains("`*.cdn.test`"),
+            "{e}"
+        );
         let e = p.allows_addr("anything.test", 80, ip("::ffff:127.0.0.1")).unwrap_err();
         assert!(e.contains("loopback") && e.contains("`*:80`"), "{e}");
         // A CIDR rule allows names resolving into its range.

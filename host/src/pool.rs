@@ -60,7 +60,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pool {
     /// Keep a connection if it is clean; false when it was dropped (closed).
-    pub async fn put(&self, net: &Arc<NetConfig>, key: PoolKey, mut reader: StreamReader, writer: StreamWriter) -> bool {
+    pub async fn put(
+        &self,
+        net: &Arc<NetConfig>,
+        key: PoolKey,
+        mut reader: StreamReader,
+        writer: StreamWriter,
+    ) -> bool {
         let clean = !writer.is_closing()
             && writer.buffered() == 0
             && writer.drain().await.is_ok()
@@ -90,9 +96,7 @@ impl Pool {
         loop {
             let found = {
                 let mut idle = lock(&self.idle);
-                let i = idle
-                    .iter()
-                    .rposition(|i| Arc::ptr_eq(&i.net, net) && &i.key == key)?;
+                let i = idle.iter().rposition(|i| Arc::ptr_eq(&i.net, net) && &i.key == key)?;
                 idle.remove(i)
             };
             let Idle {

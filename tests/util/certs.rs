@@ -12,6 +12,11 @@ pub struct Certs {
     _dir: tempfile::TempDir,
     /// The CA certificate (PEM): pass to --cacert.
     pub ca_pem: PathBuf,
+    /// The CA's key (PEM), for tests that sign more certificates.
+    pub ca_key_pem: PathBuf,
+    /// The CA itself, to sign more certificates with.
+    pub ca_cert: rcgen::Certificate,
+    pub ca_key: KeyPair,
     /// The server's certificate chain (PEM) and key (PEM), for nginx.
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
@@ -60,6 +65,8 @@ pub fn certs() -> &'static Certs {
         let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
 
         let ca_pem = dir.path().join("ca.pem");
+        let ca_key_pem = dir.path().join("ca-key.pem");
+        std::fs::write(&ca_key_pem, ca_key.serialize_pem()).unwrap();
         let cert_pem = dir.path().join("cert.pem");
         let key_pem = dir.path().join("key.pem");
         std::fs::write(&ca_pem, ca.pem()).unwrap();
@@ -70,6 +77,9 @@ pub fn certs() -> &'static Certs {
             key_der: key.serialize_der(),
             _dir: dir,
             ca_pem,
+            ca_key_pem,
+            ca_cert: ca,
+            ca_key,
             cert_pem,
             key_pem,
         }

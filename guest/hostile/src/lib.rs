@@ -15,6 +15,7 @@
 //! | `sinkflood` | writes 64 KiB pieces to the sink forever |
 //! | `never-returns` | sleeps on a WASI clock forever (uses no fuel) |
 //! | `exit` | calls WASI exit |
+//! | `escape/H:P` | tries WASI's own ways out: TCP to H:P, a DNS lookup, a file, the environment |
 //! | `ok` | returns a 200 at once |
 
 wit_bindgen::generate!({
@@ -137,7 +138,10 @@ impl Guest for Component {
             "trap-mid-body" => {
                 let (r, w) = open(arg)?;
                 let (host, _) = target(arg)?;
-                let request = format!("GET /{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", path.unwrap_or(""));
+                let request = format!(
+                    "GET /{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                    path.unwrap_or("")
+                );
                 w.write(request.as_bytes()).map_err(FetchError::Transport)?;
                 w.drain().map_err(FetchError::Transport)?;
                 let head = r.readuntil(&[b"\r\n\r\n".to_vec()]).map_err(FetchError::Receive)?;
@@ -157,8 +161,20 @@ impl Guest for Component {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             },
             "exit" => std::process::exit(3),
+            "escape" => {
+                let (host, port) = target(arg)?;
+                let tcp = std::net::TcpStream::connect((host.as_str(), port)).is_ok();
+                let dns = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", port)).is_ok();
+                let file = std::fs::read("/etc/passwd").is_ok() || std::fs::read_dir("/").is_ok();
+                let env = std::env::vars_os().count();
+                let args = std::env::args_os().count();
+                let report = format!("tcp={tcp} dns={dns} file={file} env={env} args={args}");
+                Ok(response(&req.url, &report, 0))
+            }
             "ok" => Ok(response(&req.url, "ok", 0)),
-            other => Err(FetchError::Request(RequestError::InvalidUrl(format!("unknown mode {other:?}")))),
+            other => Err(FetchError::Request(RequestError::InvalidUrl(format!(
+                "unknown mode {other:?}"
+            )))),
         }
     }
 }

@@ -24,6 +24,11 @@ use wfetch_http_core::request::Scheme;
 /// guest memory.
 const MAX_PIECE: u64 = 256 * 1024;
 
+/// The most interim (1xx) responses accepted before the final one: a
+/// server has no reason to send more than a few, and a flood would keep
+/// the guest busy forever.
+const MAX_INTERIM: u32 = 32;
+
 /// Separators that end a response head: CRLF CRLF, and the bare-LF forms
 /// that lenient servers send.
 fn head_separators() -> Vec<Vec<u8>> {
@@ -65,8 +70,7 @@ impl Guest for Component {
                         url: current.url.clone(),
                         status: head.status,
                     });
-                    let next =
-                        core::redirect::next_request(&current, head.status, location).map_err(protocol_error)?;
+                    let next = core::redirect::next_request(&current, head.status, location).map_err(protocol_error)?;
                     conn.skip_body(&current, &head);
                     current = next;
                     continue;
@@ -211,6 +215,7 @@ fn head_part(bytes: &[u8]) -> &[u8] {
 /// Read heads until a final (non-1xx) one, reporting each to the sink.
 fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::ResponseHead, FetchError> {
     let mut first = true;
+    let mut interim = 0u32;
     loop {
         let raw = match reader.readuntil(&head_separators()) {
             Ok(raw) => raw,
@@ -239,6 +244,12 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
         // 1xx responses are interim (101 is not: we never ask to upgrade,
         // so a 101 is treated as final and has no body).
         if (100..200).contains(&head.status) && head.status != 101 {
+            interim += 1;
+            if interim > MAX_INTERIM {
+                return Err(FetchError::Protocol(format!(
+                    "more than {MAX_INTERIM} interim (1xx) responses before the final one"
+                )));
+            }
             continue;
         }
         return Ok(head);
@@ -277,17 +288,14 @@ fn read_body(
                 };
                 decoder.on_line(&line).map_err(protocol_error)?;
             }
-            Step::ReadExact(n) => match reader.readexactly(n) {
+            // Up to n bytes as they come (not readexactly): what arrived
+            // before a reset is still delivered, as curl does.
+            Step::ReadExact(n) => match reader.read(n as i64) {
+                Ok(data) if data.is_empty() => return Err(truncated(&decoder, framing)),
                 Ok(data) => {
                     decoder.on_data(data.len() as u64);
                     sink.progress(decoder.received(), decoder.expected());
                     out.write(data)?;
-                }
-                Err(StreamError::IncompleteRead(i)) => {
-                    decoder.on_data(i.partial.len() as u64);
-                    sink.progress(decoder.received(), decoder.expected());
-                    out.write(i.partial)?;
-                    return Err(truncated(&decoder, framing));
                 }
                 Err(e) => return Err(FetchError::Receive(e)),
             },
@@ -432,6 +440,8 @@ fn request_error(e: core::Error) -> RequestError {
 fn protocol_error(e: core::Error) -> FetchError {
     match e {
         core::Error::Truncated { .. } => FetchError::Partial(e.to_string()),
+        // curl: "(1) Protocol "ftp" not supported" for a redirect elsewhere.
+        core::Error::RedirectScheme(scheme) => FetchError::Request(RequestError::UnsupportedScheme(scheme)),
         core::Error::Decode(_) | core::Error::DecodeRatio { .. } => FetchError::Decoding(e.to_string()),
         other => FetchError::Protocol(other.to_string()),
     }

@@ -27,7 +27,9 @@ fn split(url: &str) -> Result<(bool, String, u16, String), RequestError> {
     } else if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else {
-        return Err(RequestError::UnsupportedScheme(url.split(':').next().unwrap_or("").to_string()));
+        return Err(RequestError::UnsupportedScheme(
+            url.split(':').next().unwrap_or("").to_string(),
+        ));
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = match authority.rsplit_once(':') {

@@ -259,6 +259,7 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         redirect_done: None,
         discard: false,
         range_error: false,
+        failed: false,
     }));
     let sink = Box::new(CliSink {
         state: state.clone(),
@@ -268,7 +269,9 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         resume,
     });
     let stats = Arc::new(FetchStats::default());
-    let run = setup.guest.fetch_with_stats(setup.net.clone(), &req, sink, stats.clone());
+    let run = setup
+        .guest
+        .fetch_with_stats(setup.net.clone(), &req, sink, stats.clone());
     let result = match setup.max_time {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
@@ -289,15 +292,20 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     }
     let mut out = lock(&st.output);
     let (code, message) = match &result {
-        Ok(resp) => match out.finish(true) {
-            Err(e) => (e.exit_code(), e.to_string()),
-            Ok(()) if st.range_error => (
+        // -f: no body and no output file (as curl).
+        Ok(resp) if args.fail && resp.head.status >= 400 => {
+            let _ = out.finish(false);
+            (22, format!("The requested URL returned error: {}", resp.head.status))
+        }
+        Ok(_) if st.range_error => {
+            let _ = out.finish(false);
+            (
                 33,
                 "HTTP server doesn't seem to support byte ranges. Cannot resume.".to_string(),
-            ),
-            Ok(()) if args.fail && resp.head.status >= 400 => {
-                (22, format!("The requested URL returned error: {}", resp.head.status))
-            }
+            )
+        }
+        Ok(_) => match out.finish(true) {
+            Err(e) => (e.exit_code(), e.to_string()),
             Ok(()) => (0, String::new()),
         },
         Err(Error::Fetch(FetchError::Sink(_))) if out.broken_pipe => (0, String::new()),
@@ -509,6 +517,8 @@ struct SinkState {
     discard: bool,
     /// The server answered a resume with a whole body.
     range_error: bool,
+    /// -f and a status of 400 or more.
+    failed: bool,
 }
 
 struct CliSink {
@@ -569,7 +579,8 @@ impl Sink for CliSink {
             bar.finish_and_clear();
         }
         let interim = (100..200).contains(&head.status);
-        st.discard = self.fail && head.status >= 400;
+        st.failed = self.fail && head.status >= 400;
+        st.discard = st.failed;
         if self.resume > 0 && !interim {
             if head.status == 416 {
                 // Nothing left to fetch: the file is complete (as curl).
@@ -608,6 +619,10 @@ impl Sink for CliSink {
 
     fn progress(&mut self, received: u64, expected: Option<u64>) {
         let mut st = self.state();
+        if st.failed {
+            // curl stops at the head with -f: nothing counts as downloaded.
+            return;
+        }
         st.received = received;
         if st.discard {
             return;
@@ -639,7 +654,8 @@ fn new_bar(expected: Option<u64>) -> ProgressBar {
         }
         None => {
             let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {bytes:>10} {binary_bytes_per_sec:>12}  {elapsed}")
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} {bytes:>10} {binary_bytes_per_sec:>12}  {elapsed}")
             {
                 bar.set_style(style);
             }

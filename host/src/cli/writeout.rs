@@ -207,7 +207,14 @@ mod tests {
     fn stdout_of(format: &str) -> String {
         let mut w = Vec::new();
         let pieces = expand(format, &info(), &mut w);
-        String::from_utf8(pieces.into_iter().filter(|p| p.0 == Stream::Stdout).flat_map(|p| p.1).collect()).unwrap()
+        String::from_utf8(
+            pieces
+                .into_iter()
+                .filter(|p| p.0 == Stream::Stdout)
+                .flat_map(|p| p.1)
+                .collect(),
+        )
+        .unwrap()
     }
 
     #[test]
