@@ -200,7 +200,12 @@ fn compare(c: &Case) -> Result<(), String> {
     let t1 = std::time::Instant::now();
     let k = run("curl", c);
     if std::env::var_os("WFETCH_TEST_TIMES").is_some() {
-        eprintln!("{:>6.2}s {:>6.2}s {}", (t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64(), c.name);
+        eprintln!(
+            "{:>6.2}s {:>6.2}s {}",
+            (t1 - t0).as_secs_f64(),
+            t1.elapsed().as_secs_f64(),
+            c.name
+        );
     }
     let mut problems = Vec::new();
     let show = |r: &Run| {
@@ -467,11 +472,10 @@ fn redirects_match_curl() {
 }
 
 #[test]
-fn transfer_flags_match_curl() {
+fn encoding_tls_and_output_flags_match_curl() {
     let n = nginx();
     let s = server();
     let ca = certs().ca_pem.display().to_string();
-    let big = n.file("big.bin");
     let resolve = format!("wfetch.test:{}:127.0.0.1", n.http_port);
     let resolved = format!("http://wfetch.test:{}/index.html", n.http_port);
     let sizes = "%{http_code} %{size_download}\\n";
@@ -538,6 +542,16 @@ fn transfer_flags_match_curl() {
         case("-k", 0, Out::Exact, &["-s", "-k", &n.https("/index.html")]),
         case("no -k", 60, Out::Exact, &["-s", &n.https("/index.html")]),
         case("--resolve", 0, Out::Exact, &["-s", "--resolve", &resolve, &resolved]),
+    ]);
+}
+
+#[test]
+fn connection_retry_and_resume_flags_match_curl() {
+    let n = nginx();
+    let s = server();
+    let big = n.file("big.bin");
+    let sizes = "%{http_code} %{size_download}\\n";
+    check(vec![
         case(
             "several URLs reuse the connection",
             0,
@@ -926,27 +940,35 @@ fn timing_write_out_values_are_ordered() {
 #[test]
 fn several_urls_share_one_kept_alive_connection() {
     let n = nginx();
-    let out = crate::util::wfetch(&[
-        "-s",
-        "-w",
-        "%{num_connects}\\n",
-        &n.http("/conn"),
-        &n.http("/conn"),
-        &n.https("/index.html"),
-        "-k",
-        &n.http("/conn"),
-    ]);
+    let out = Command::new(WFETCH)
+        .args([
+            "-s",
+            "-w",
+            "%{num_connects}\\n",
+            &n.http("/conn"),
+            &n.http("/conn"),
+            &n.https("/index.html"),
+            "-k",
+            &n.http("/conn"),
+        ])
+        .env("WFETCH_LOG", "wfetch::pool=debug")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     crate::util::ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     let text = String::from_utf8(out.stdout).unwrap();
+    let text = text.as_str();
+    let _ = &log;
     let lines: Vec<&str> = text.lines().collect();
     // "/conn" bodies and num_connects lines interleave.
     let conn: Vec<&str> = lines.iter().step_by(2).copied().collect();
-    assert_eq!(lines[1], "1", "{text}");
-    assert_eq!(lines[3], "0", "{text}");
+    assert_eq!(lines[1], "1", "{text}{log}");
+    assert_eq!(lines[3], "0", "{text}{log}");
     let first = conn[0].split(' ').next().unwrap();
-    assert_eq!(conn[0], format!("{first} 1"), "{text}");
-    assert_eq!(conn[1], format!("{first} 2"), "{text}");
-    assert!(text.ends_with(&format!("{first} 3\n0\n")), "{text}");
+    assert_eq!(conn[0], format!("{first} 1"), "{text}{log}");
+    assert_eq!(conn[1], format!("{first} 2"), "{text}{log}");
+    assert!(text.ends_with(&format!("{first} 3\n0\n")), "{text}{log}");
     let out = crate::util::wfetch(&[
         "-s",
         "-L",

@@ -9,6 +9,7 @@ mod fetch_nginx;
 mod fetch_server;
 mod gopher;
 mod hostile;
+mod library;
 mod plugin;
 mod probe;
 mod sandbox;

@@ -167,7 +167,7 @@ pub struct Args {
     #[arg(short = 'k', long = "insecure", help_heading = "TLS")]
     pub insecure: bool,
 
-    /// The longest the whole operation may take, in seconds.
+    /// The longest each transfer (each try of it) may take, in seconds.
     #[arg(short = 'm', long = "max-time", value_name = "SECONDS", help_heading = "Connection")]
     pub max_time: Option<f64>,
     /// The longest connecting may take, in seconds.

@@ -11,6 +11,8 @@
 //! - [`limits`]: what a guest instance may consume, and the accounting.
 //! - [`pool`]: kept-alive connections, per-fetch connection statistics.
 //! - [`sink`]: where response heads and bodies go.
+//! - [`host`]: the embeddable library: [`Host`], its builder, streamed responses.
+//! - [`cache`]: precompiled guests on disk; [`inspect`]: a component's world.
 //! - [`cli`]: the curl-like command line.
 //! - [`error`]: the crate's error enum and curl's exit codes.
 
@@ -18,6 +20,7 @@ pub mod cache;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod host;
 pub mod inspect;
 pub mod limits;
 pub mod net;
@@ -31,5 +34,6 @@ pub use engine::bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchRes
 pub use engine::bindings::wfetch::fetch::types::{Header, Request, RequestHeader, RequestOptions, ResponseHead};
 pub use engine::{Guest, Runtime, DEFAULT_GUEST};
 pub use error::Error;
+pub use host::{Host, HostBuilder, Response};
 pub use limits::{LimitExceeded, LimitKind, Limits};
 pub use policy::{Policy, Rule};

@@ -73,8 +73,10 @@ impl Pool {
             && reader.buffered() == 0
             && !reader.at_eof();
         if !clean {
+            tracing::debug!("pool: not keeping {}:{} (not clean)", key.host, key.port);
             return false;
         }
+        tracing::debug!("pool: keeping {}:{}", key.host, key.port);
         let mut idle = lock(&self.idle);
         idle.retain(|i| i.since.elapsed() < MAX_IDLE_TIME);
         if idle.len() >= MAX_IDLE {
@@ -106,8 +108,18 @@ impl Pool {
                 ..
             } = found;
             if since.elapsed() < MAX_IDLE_TIME && !writer.is_closing() && reader.buffered() == 0 && !reader.at_eof() {
+                tracing::debug!("pool: reusing {}:{}", key.host, key.port);
                 return Some((reader, writer));
             }
+            tracing::debug!(
+                "pool: dropping a stale {}:{} (idle {:?}, closing {}, buffered {}, eof {})",
+                key.host,
+                key.port,
+                since.elapsed(),
+                writer.is_closing(),
+                reader.buffered(),
+                reader.at_eof()
+            );
             // Closed by the peer (or stale): dropping the writer closes it.
         }
     }
