@@ -47,6 +47,7 @@ fn net(idle: Duration) -> Arc<NetConfig> {
             idle,
             deadline: None,
         },
+        tape: None,
     })
 }
 

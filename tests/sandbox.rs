@@ -69,6 +69,7 @@ fn net_resolving(policy: Policy, resolve: HashMap<(String, u16), Vec<IpAddr>>) -
             idle: Duration::from_secs(30),
             deadline: None,
         },
+        tape: None,
     })
 }
 

@@ -74,6 +74,7 @@ fn net(timeouts: Timeouts) -> NetConfig {
         policy: Policy::allow_all(),
         resolve: HashMap::new(),
         timeouts,
+        tape: None,
     }
 }
 

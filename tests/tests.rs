@@ -14,3 +14,4 @@ mod plugin;
 mod probe;
 mod sandbox;
 mod streams;
+mod tape;

@@ -219,6 +219,14 @@ pub struct Args {
     /// $XDG_CACHE_HOME/wfetch or ~/.cache/wfetch).
     #[arg(long = "cache-dir", value_name = "DIR", help_heading = "Sandbox")]
     pub cache_dir: Option<PathBuf>,
+    /// Record every connection the guest opens, with the bytes both ways,
+    /// to FILE (JSON Lines; see the tape module's docs).
+    #[arg(long = "record", value_name = "FILE", help_heading = "Testing guests", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Run against a recording instead of the network; stop with exit 112
+    /// at the first byte the guest writes differently.
+    #[arg(long = "replay", value_name = "FILE", help_heading = "Testing guests")]
+    pub replay: Option<PathBuf>,
     /// The network policy and the guest's limits.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -361,7 +369,28 @@ async fn run_async(args: Arc<Args>, show_errors: bool) -> u8 {
             return e.exit_code();
         }
     };
-    transfer::run_all(args, setup, show_errors).await
+    let code = transfer::run_all(args, setup.clone(), show_errors).await;
+    if let Some(crate::tape::Tape::Replay(r)) = setup.net.tape.as_deref() {
+        if let Some(d) = r.divergence() {
+            eprintln!("wfetch: ({}) {d}", crate::error::EXIT_REPLAY_DIVERGED);
+            return crate::error::EXIT_REPLAY_DIVERGED;
+        }
+    }
+    code
+}
+
+/// The --record or --replay tape, if asked for.
+fn open_tape(args: &Args) -> Result<Option<Arc<crate::tape::Tape>>, Error> {
+    if let Some(path) = &args.record {
+        let rec = crate::tape::Recorder::create(path)
+            .map_err(|e| Error::Output(format!("cannot create {}: {e}", path.display())))?;
+        return Ok(Some(Arc::new(crate::tape::Tape::Record(rec))));
+    }
+    if let Some(path) = &args.replay {
+        let rep = crate::tape::Replayer::load(path).map_err(Error::Input)?;
+        return Ok(Some(Arc::new(crate::tape::Tape::Replay(rep))));
+    }
+    Ok(None)
 }
 
 /// What is built once per invocation: the guest, the network settings.
@@ -433,6 +462,7 @@ impl Setup {
             policy,
             resolve: parse_resolve(&args.resolve)?,
             timeouts,
+            tape: open_tape(args)?,
         });
         let headers = request_headers(args, body.is_some())?;
         let write_out = match args.write_out.as_deref() {

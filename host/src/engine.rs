@@ -306,6 +306,7 @@ fn offline_net() -> NetConfig {
         policy: crate::policy::Policy::default(),
         resolve: Default::default(),
         timeouts: Default::default(),
+        tape: None,
     }
 }
 

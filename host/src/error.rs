@@ -49,6 +49,9 @@ pub const EXIT_DENIED: u8 = 110;
 /// wfetch's own exit code (outside curl's range): the guest went over a
 /// sandbox limit (memory, CPU, wall-clock time, connections, bytes).
 pub const EXIT_LIMIT: u8 = 111;
+/// wfetch's own exit code: a `--replay` run wrote something the recording
+/// does not have.
+pub const EXIT_REPLAY_DIVERGED: u8 = 112;
 
 impl Error {
     /// curl's exit code for this error.

@@ -169,6 +169,7 @@ impl HostBuilder {
             policy,
             resolve: self.resolve,
             timeouts: self.timeouts,
+            tape: None,
         });
         Ok(Host {
             guest: guest.with_limits(self.limits),

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod pool;
 pub mod sink;
 pub mod streams;
+pub mod tape;
 pub mod tls;
 
 pub use engine::bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Hop, RequestError};

@@ -21,6 +21,8 @@ pub struct NetConfig {
     /// `--resolve host:port:addr` overrides, keyed by (lower-case host, port).
     pub resolve: HashMap<(String, u16), Vec<IpAddr>>,
     pub timeouts: Timeouts,
+    /// `--record` / `--replay`: every connection goes through the tape.
+    pub tape: Option<Arc<crate::tape::Tape>>,
 }
 
 /// TLS parameters the guest asked for.
@@ -32,6 +34,24 @@ pub struct TlsRequest {
 
 /// Resolve, check and connect; then the TLS handshake if asked.
 pub async fn connect(
+    cfg: &NetConfig,
+    host: &str,
+    port: u16,
+    tls: Option<TlsRequest>,
+) -> Result<Connection, StreamError> {
+    match &cfg.tape {
+        None => connect_live(cfg, host, port, tls).await,
+        Some(tape) => {
+            // The policy decides on replay as it does live.
+            cfg.policy.check_name(host, port).map_err(StreamError::Denied)?;
+            let asked = tls.clone();
+            tape.open(host, port, asked.as_ref(), connect_live(cfg, host, port, tls)).await
+        }
+    }
+}
+
+/// [`connect`] on the real network.
+async fn connect_live(
     cfg: &NetConfig,
     host: &str,
     port: u16,

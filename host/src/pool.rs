@@ -67,13 +67,14 @@ impl Pool {
         mut reader: StreamReader,
         writer: StreamWriter,
     ) -> bool {
-        let clean = !writer.is_closing()
-            && writer.buffered() == 0
-            && writer.drain().await.is_ok()
-            && reader.buffered() == 0
-            && !reader.at_eof();
-        if !clean {
-            tracing::debug!("pool: not keeping {}:{} (not clean)", key.host, key.port);
+        let (closing, unsent, drained) = (writer.is_closing(), writer.buffered(), writer.drain().await);
+        let (unread, eof) = (reader.buffered(), reader.at_eof());
+        if closing || unsent > 0 || drained.is_err() || unread > 0 || eof {
+            tracing::debug!(
+                "pool: not keeping {}:{} (closing {closing}, unsent {unsent}, drain {drained:?}, unread {unread}, eof {eof})",
+                key.host,
+                key.port
+            );
             return false;
         }
         tracing::debug!("pool: keeping {}:{}", key.host, key.port);
