@@ -5,7 +5,7 @@ URL ?= http://127.0.0.1:8080/
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: deps run build release test lint fmt bench clean
+.PHONY: deps run build release test lint fmt bench bench-smoke soak soak-smoke fuzz-smoke clean
 
 # The wasm32-wasip2 target (for the guests), nginx and curl (for the tests).
 deps:
@@ -38,6 +38,27 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 	cd guest && $(CARGO) fmt --all
+
+# Benchmarks against curl (issue: performance). Full figures: make bench.
+bench: deps build
+	python3 bench/bench.py
+
+# The same script on a tiny size with the debug binary: shows it works,
+# judges nothing (CI).
+bench-smoke:
+	$(CARGO) build
+	python3 bench/bench.py --size 8388608 --small 40 --repeat 1 --wfetch target/debug/wfetch
+
+# 10,000 sequential + 1,000 concurrent fetches in one process.
+soak:
+	bench/soak.sh 10000 1000
+
+soak-smoke:
+	SOAK_PROFILE= bench/soak.sh 200 100
+
+# Each fuzz target of the guest's HTTP core for a few seconds.
+fuzz-smoke:
+	bench/fuzz-smoke.sh 5
 
 clean:
 	$(CARGO) clean

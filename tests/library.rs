@@ -34,14 +34,20 @@ async fn a_big_body_streams_in_pieces_and_is_byte_identical() {
     assert!(pieces > 1, "the body arrives as a stream, not in one piece");
     assert!(body == n.file("big.bin"));
     let (url, hops, bytes) = resp.summary().unwrap();
-    assert_eq!((url, hops.len(), bytes), (n.http("/big.bin").as_str(), 0, body.len() as u64));
+    assert_eq!(
+        (url, hops.len(), bytes),
+        (n.http("/big.bin").as_str(), 0, body.len() as u64)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_followed_and_interim_heads_skipped() {
     let n = nginx();
     let host = host_for(n.http_port);
-    let mut resp = host.fetch(Request::get(&n.http("/redirect")).follow_redirects(3)).await.unwrap();
+    let mut resp = host
+        .fetch(Request::get(&n.http("/redirect")).follow_redirects(3))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.unwrap(), n.file("index.html"));
     assert_eq!(resp.summary().unwrap().1.len(), 1);
@@ -99,7 +105,9 @@ async fn fetches_run_concurrently_from_one_host() {
     for _ in 0..20 {
         let host = host.clone();
         let url = s.url("/ok");
-        tasks.push(tokio::spawn(async move { host.fetch(Request::get(&url)).await?.bytes().await }));
+        tasks.push(tokio::spawn(async move {
+            host.fetch(Request::get(&url)).await?.bytes().await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), sample_body());
@@ -120,7 +128,11 @@ async fn a_post_with_headers_sends_exact_bytes() {
 
 #[test]
 fn a_guest_that_does_not_fit_is_refused_by_the_builder() {
-    let err = Host::builder().guest_bytes("junk", b"\0asm junk".to_vec()).build().err().unwrap();
+    let err = Host::builder()
+        .guest_bytes("junk", b"\0asm junk".to_vec())
+        .build()
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("not a valid component"), "{err}");
     let err = Host::builder().guest_path("/nonexistent.wasm").build().err().unwrap();
     assert!(err.to_string().contains("cannot read"), "{err}");

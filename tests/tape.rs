@@ -67,12 +67,21 @@ fn a_recording_replays_without_the_server() {
         })
         .collect();
     assert_eq!(kinds.first().map(String::as_str), Some("open"));
-    assert!(kinds.contains(&"write".to_string()) && kinds.contains(&"read".to_string()), "{kinds:?}");
-    assert!(kinds.contains(&"eof".to_string()) || kinds.contains(&"shutdown".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"write".to_string()) && kinds.contains(&"read".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"eof".to_string()) || kinds.contains(&"shutdown".to_string()),
+        "{kinds:?}"
+    );
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["host"], "127.0.0.1");
     assert_eq!(first["port"], port);
-    assert!(first["result"]["ok"]["peer"].as_str().unwrap().ends_with(&format!(":{port}")));
+    assert!(first["result"]["ok"]["peer"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":{port}")));
 }
 
 #[test]
@@ -88,7 +97,9 @@ fn a_tls_fetch_replays_with_its_certificate_facts_and_no_network() {
     let text = std::fs::read_to_string(&tape).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["tls"]["server_name"], "localhost");
-    assert!(first["result"]["ok"]["tls"]["peer_cert"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(first["result"]["ok"]["tls"]["peer_cert"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty()));
     // The recording holds the plaintext; no TLS handshake happens on replay.
     let replay = wfetch(&["-s", "--replay", tape.to_str().unwrap(), &url]);
     ok(&replay);
@@ -150,7 +161,18 @@ fn a_bad_recording_is_a_clear_error() {
     std::fs::write(&tape, "{\"event\":\"open\",\"conn\":0}\nnot json\n").unwrap();
     let out = wfetch(&["-s", "-S", "--replay", tape.to_str().unwrap(), "http://127.0.0.1:9/"]);
     assert_eq!(code(&out), 26);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = wfetch(&["-s", "--record", "/nonexistent/dir/x.jsonl", "--replay", "y", "http://127.0.0.1:9/"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = wfetch(&[
+        "-s",
+        "--record",
+        "/nonexistent/dir/x.jsonl",
+        "--replay",
+        "y",
+        "http://127.0.0.1:9/",
+    ]);
     assert_eq!(code(&out), 2, "--record and --replay conflict");
 }

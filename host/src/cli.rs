@@ -221,7 +221,12 @@ pub struct Args {
     pub cache_dir: Option<PathBuf>,
     /// Record every connection the guest opens, with the bytes both ways,
     /// to FILE (JSON Lines; see the tape module's docs).
-    #[arg(long = "record", value_name = "FILE", help_heading = "Testing guests", conflicts_with = "replay")]
+    #[arg(
+        long = "record",
+        value_name = "FILE",
+        help_heading = "Testing guests",
+        conflicts_with = "replay"
+    )]
     pub record: Option<PathBuf>,
     /// Run against a recording instead of the network; stop with exit 112
     /// at the first byte the guest writes differently.

@@ -87,7 +87,8 @@ impl HostBuilder {
     /// exact host, `*.example.com`, IP, CIDR, port or range, `*`). See
     /// SECURITY.md for how patterns meet private addresses.
     pub fn allow(mut self, pattern: &str) -> Result<Self, Error> {
-        self.rules.push(Rule::parse(pattern).map_err(|e| Error::Usage(e.to_string()))?);
+        self.rules
+            .push(Rule::parse(pattern).map_err(|e| Error::Usage(e.to_string()))?);
         Ok(self)
     }
 
@@ -318,7 +319,9 @@ impl Response {
     /// After the body is complete: the final URL, redirects followed, and
     /// body size as the guest reported them.
     pub fn summary(&self) -> Option<(&str, &[Hop], u64)> {
-        self.done.as_ref().map(|d| (d.url.as_str(), d.hops.as_slice(), d.body_bytes))
+        self.done
+            .as_ref()
+            .map(|d| (d.url.as_str(), d.hops.as_slice(), d.body_bytes))
     }
 }
 
@@ -335,9 +338,15 @@ impl Sink for ChannelSink {
     fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {
         Box::pin(async move {
             if let Some(h) = self.pending_head.take() {
-                self.tx.send(Event::Head(h)).await.map_err(|_| "response dropped".to_string())?;
+                self.tx
+                    .send(Event::Head(h))
+                    .await
+                    .map_err(|_| "response dropped".to_string())?;
             }
-            self.tx.send(Event::Data(data)).await.map_err(|_| "response dropped".to_string())
+            self.tx
+                .send(Event::Data(data))
+                .await
+                .map_err(|_| "response dropped".to_string())
         })
     }
 

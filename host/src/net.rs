@@ -45,7 +45,8 @@ pub async fn connect(
             // The policy decides on replay as it does live.
             cfg.policy.check_name(host, port).map_err(StreamError::Denied)?;
             let asked = tls.clone();
-            tape.open(host, port, asked.as_ref(), connect_live(cfg, host, port, tls)).await
+            tape.open(host, port, asked.as_ref(), connect_live(cfg, host, port, tls))
+                .await
         }
     }
 }

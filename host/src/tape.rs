@@ -195,7 +195,13 @@ pub enum Tape {
 
 impl Tape {
     /// Open a connection through the tape: `live` dials for real (record).
-    pub async fn open<F>(&self, host: &str, port: u16, tls: Option<&TlsRequest>, live: F) -> Result<Connection, StreamError>
+    pub async fn open<F>(
+        &self,
+        host: &str,
+        port: u16,
+        tls: Option<&TlsRequest>,
+        live: F,
+    ) -> Result<Connection, StreamError>
     where
         F: std::future::Future<Output = Result<Connection, StreamError>>,
     {
@@ -384,9 +390,12 @@ struct ConnTape {
     label: String,
 }
 
+/// A recorded open: connection number, host, port, TLS asked, result.
+type RecordedOpen = (u32, String, u16, Option<TlsAsked>, OpenResult);
+
 /// Serves opens and bytes from a recording; no network.
 pub struct Replayer {
-    opens: Mutex<VecDeque<(u32, String, u16, Option<TlsAsked>, OpenResult)>>,
+    opens: Mutex<VecDeque<RecordedOpen>>,
     conns: Arc<Mutex<Vec<ConnTape>>>,
     opened: Mutex<u32>,
     divergence: Arc<Mutex<Option<Divergence>>>,
@@ -503,7 +512,12 @@ impl Replayer {
                     None => None,
                     Some(t) => Some(TlsInfo {
                         server_name: t.server_name,
-                        peer_cert: t.peer_cert.as_deref().map(unb64).transpose().map_err(StreamError::Other)?,
+                        peer_cert: t
+                            .peer_cert
+                            .as_deref()
+                            .map(unb64)
+                            .transpose()
+                            .map_err(StreamError::Other)?,
                         suite: t.suite,
                         protocol: t.protocol,
                         alpn: t.alpn,
