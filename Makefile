@@ -15,6 +15,13 @@ deps:
 		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl || \
 		 sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl); }
 	@command -v curl >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl)
+	@# The C guest (guest/c-template): clang + wasm-ld, wit-bindgen 0.63 and wasm-tools.
+	@{ command -v clang >/dev/null 2>&1 && command -v wasm-ld >/dev/null 2>&1; } || { \
+		(apt-get update -qq || sudo apt-get update -qq) && \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld || \
+		 sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld); }
+	@wit-bindgen --version 2>/dev/null | grep -q '^wit-bindgen-cli 0\.63\.' || $(CARGO) install wit-bindgen-cli --version 0.63.0 --locked
+	@command -v wasm-tools >/dev/null 2>&1 || $(CARGO) install wasm-tools --locked
 
 build:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -26,6 +33,11 @@ run: build
 
 test: deps
 	$(CARGO) test --workspace
+
+# The guest written in C (guest/c-template): target/c-guest/wfetch_guest_c.wasm.
+.PHONY: c-guest
+c-guest:
+	bash guest/c-template/build.sh
 
 # The guests are their own workspace (wasm32-wasip2), linted with the
 # target dir build.rs uses so nothing is built twice.

@@ -54,12 +54,18 @@ def start_nginx(tmp, size, small):
             f.write(b"x" * 512)
     with open(os.path.join(www, "one.txt"), "wb") as f:
         f.write(b"hello\n")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", os.path.join(tmp, "key.pem"), "-out", os.path.join(tmp, "cert.pem")],
-        check=True, capture_output=True)
+    # A CA, and a server certificate signed by it (a self-signed leaf is
+    # not a valid trust anchor for webpki).
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    subprocess.run(["openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=wfetch bench CA",
+                    "-keyout", f"{tmp}/ca-key.pem", "-out", f"{tmp}/ca.pem"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", *ec, "-subj", "/CN=localhost",
+                    "-keyout", f"{tmp}/key.pem", "-out", f"{tmp}/req.pem"], check=True, capture_output=True)
+    with open(f"{tmp}/ext.cnf", "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", f"{tmp}/req.pem", "-CA", f"{tmp}/ca.pem",
+                    "-CAkey", f"{tmp}/ca-key.pem", "-CAcreateserial", "-days", "2", "-extfile", f"{tmp}/ext.cnf",
+                    "-out", f"{tmp}/cert.pem"], check=True, capture_output=True)
     http, https = free_port(), free_port()
     conf = f"""
 daemon off; master_process off; worker_processes 1;
@@ -129,7 +135,7 @@ def main():
     proc, http, https = start_nginx(tmp, a.size, a.small)
     rows = []
     try:
-        ca = os.path.join(tmp, "cert.pem")
+        ca = os.path.join(tmp, "ca.pem")
         out = os.path.join(tmp, "out.bin")
         W = [a.wfetch, "-s", "--cacert", ca]
         C = ["curl", "-s", "--cacert", ca]

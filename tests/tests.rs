@@ -3,6 +3,7 @@
 
 mod util;
 
+mod c_guest;
 mod cli_errors;
 mod cli_flags;
 mod fetch_nginx;

@@ -353,7 +353,10 @@ pub fn run(args: Args) -> ExitCode {
             .try_init();
     }
     let show_errors = !args.silent || args.show_error;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: a CLI run is mostly waiting, and cross-thread wake-ups
+    // (the writer's flush task, the guest's fiber) cost more than a second
+    // core gives back (bench/RESULTS.md).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wfetch: cannot start the async runtime: {e}");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{ConnSlot, GuestLimiter, LimitExceeded, LimitKind, Limits, Usage};
@@ -39,10 +39,18 @@ pub struct SinkSlot(Box<dyn Sink>);
 /// The embedded default guest (guest/http), built by build.rs.
 pub static DEFAULT_GUEST: &[u8] = include_bytes!(env!("WFETCH_DEFAULT_GUEST"));
 
+/// Guest instances that may exist at once in one process. The pooling
+/// allocator keeps a slot (linear memory, tables, fiber stack) ready for
+/// each, so starting a fetch maps and faults in no new memory; fetches
+/// beyond this number wait for a free slot rather than fail.
+pub const MAX_INSTANCES: u32 = 64;
+
 /// One per process: the engine and the linker with WASI and our imports.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    /// One permit per instance slot of the pooling allocator.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -53,12 +61,29 @@ impl Runtime {
         // Fuel bounds the guest's CPU and, with a yield interval, makes a
         // spinning guest give its thread back to the async runtime.
         config.consume_fuel(true);
+        // Reusing instance slots instead of mapping and unmapping memory and
+        // stacks for every fetch: per-fetch page faults and munmap TLB
+        // shootdowns were most of a small fetch's cost (perf, bench/RESULTS.md).
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 8)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 8)
+            .total_stacks(MAX_INSTANCES)
+            .linear_memory_keep_resident(256 * 1024)
+            .table_keep_resident(64 * 1024)
+            .async_stack_keep_resident(128 * 1024);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         bindings::FetchGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_INSTANCES as usize)),
+        })
     }
 
     /// Compile and pre-instantiate a guest component. `name` is for messages.
@@ -146,6 +171,7 @@ impl Guest {
         sink: Box<dyn Sink>,
         stats: Arc<crate::pool::FetchStats>,
     ) -> Result<FetchResponse, Error> {
+        let _slot = self.slot().await?;
         let mut store = self.store(net)?;
         store.data_mut().conns.stats = stats;
         let usage = store.data().usage.clone();
@@ -220,6 +246,7 @@ impl Guest {
         &self,
         req: &Request,
     ) -> Result<Result<Vec<u8>, bindings::exports::wfetch::fetch::fetcher::RequestError>, Error> {
+        let _slot = self.slot().await?;
         let mut store = self.store(Arc::new(offline_net()))?;
         let instance = self.instantiate(&mut store).await?;
         instance
@@ -252,6 +279,16 @@ impl Guest {
             .fuel_async_yield_interval(Some(crate::limits::FUEL_YIELD_INTERVAL))
             .map_err(fuel)?;
         Ok(store)
+    }
+
+    /// Wait for a free instance slot; held until the store is dropped.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.runtime
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Engine("instance slots closed".into()))
     }
 
     async fn instantiate(&self, store: &mut Store<HostState>) -> Result<bindings::FetchGuest, Error> {

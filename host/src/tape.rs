@@ -381,12 +381,19 @@ pub struct Divergence {
 /// What one recorded connection carries, for replay.
 #[derive(Default)]
 struct ConnTape {
-    /// Pieces the reader gets, in order; then EOF or an error.
-    reads: VecDeque<Vec<u8>>,
-    end: Option<Result<(), (String, String)>>,
+    /// Pieces the reader gets, in order, each with how many bytes the
+    /// guest had written before it arrived (the peer answered what it had
+    /// received: a piece is not delivered before those bytes are matched).
+    reads: VecDeque<(Vec<u8>, usize)>,
+    /// Then EOF or an error, after so many written bytes.
+    end: Option<(Result<(), (String, String)>, usize)>,
     /// Everything the guest wrote, and how much of it has been matched.
     written: Vec<u8>,
     matched: usize,
+    /// Set when this connection's writes diverged: reads fail too.
+    diverged: Option<String>,
+    /// The reader waiting for writes to catch up.
+    waiting: Option<std::task::Waker>,
     label: String,
 }
 
@@ -444,15 +451,18 @@ impl Replayer {
                 }
                 Event::Read { conn, data } => {
                     let c = conn_of(conn, &mut conns)?;
-                    conns[c].reads.push_back(unb64(&data).map_err(bad)?);
+                    let before = conns[c].written.len();
+                    conns[c].reads.push_back((unb64(&data).map_err(bad)?, before));
                 }
                 Event::Eof { conn } => {
                     let c = conn_of(conn, &mut conns)?;
-                    conns[c].end.get_or_insert(Ok(()));
+                    let before = conns[c].written.len();
+                    conns[c].end.get_or_insert((Ok(()), before));
                 }
                 Event::ReadError { conn, kind, message } => {
                     let c = conn_of(conn, &mut conns)?;
-                    conns[c].end.get_or_insert(Err((kind, message)));
+                    let before = conns[c].written.len();
+                    conns[c].end.get_or_insert((Err((kind, message)), before));
                 }
                 Event::Shutdown { .. } => {}
             }
@@ -556,15 +566,28 @@ struct ReplayRead {
 }
 
 impl AsyncRead for ReplayRead {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.pos >= self.current.len() {
             let next = {
                 let mut conns = lock(&self.conns);
                 let tape = &mut conns[self.conn];
+                if let Some(msg) = &tape.diverged {
+                    return Poll::Ready(Err(std::io::Error::other(msg.clone())));
+                }
+                let needed = match (tape.reads.front(), &tape.end) {
+                    (Some((_, before)), _) => *before,
+                    (None, Some((_, before))) => *before,
+                    (None, None) => 0,
+                };
+                if tape.matched < needed {
+                    // The peer had not answered yet: wait for the guest's writes.
+                    tape.waiting = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
                 match tape.reads.pop_front() {
-                    Some(piece) => Ok(Some(piece)),
+                    Some((piece, _)) => Ok(Some(piece)),
                     None => match &tape.end {
-                        Some(Err((kind, message))) => Err(std::io::Error::new(io_kind_for(kind), message.clone())),
+                        Some((Err((kind, message)), _)) => Err(std::io::Error::new(io_kind_for(kind), message.clone())),
                         // EOF recorded, or the recording ends here: EOF.
                         _ => Ok(None),
                     },
@@ -626,9 +649,16 @@ impl AsyncWrite for ReplayWrite {
             let d = Divergence { at, what };
             let msg = d.to_string();
             lock(&self.divergence).get_or_insert(d);
+            tape.diverged = Some(msg.clone());
+            if let Some(w) = tape.waiting.take() {
+                w.wake();
+            }
             return Poll::Ready(Err(std::io::Error::other(msg)));
         }
         tape.matched += data.len();
+        if let Some(w) = tape.waiting.take() {
+            w.wake();
+        }
         Poll::Ready(Ok(data.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -177,6 +177,7 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
             v.splice(at..at, b"Content-Encoding: gzip\r\n".iter().copied());
             Reply::close(v)
         }
+        "/bad-length" => Reply::close(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nhello".to_vec()),
         "/bad-gzip" => Reply::close(
             b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\nthis is not gzip!!!\n".to_vec(),
         ),

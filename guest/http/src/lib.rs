@@ -332,6 +332,9 @@ fn truncated(decoder: &BodyDecoder, framing: Framing) -> FetchError {
     }
 }
 
+/// How much compressed input the content decoder gets at a time.
+const DECODE_SLICE: usize = 16 * 1024;
+
 /// The body's way to the sink, through a content decoder when asked.
 struct Output<'a> {
     sink: &'a BodySink,
@@ -351,18 +354,29 @@ impl<'a> Output<'a> {
     }
 
     fn write(&mut self, data: Vec<u8>) -> Result<(), FetchError> {
-        match &mut self.decoder {
-            None => self.deliver(data),
-            Some(d) => {
-                let mut buf = std::mem::take(&mut self.buf);
-                buf.clear();
-                d.feed(&data, &mut buf)
-                    .map_err(|e| FetchError::Decoding(e.to_string()))?;
-                let r = if buf.is_empty() { Ok(()) } else { self.sink_write(&buf) };
-                self.buf = buf;
-                r
+        let Some(mut d) = self.decoder.take() else {
+            return self.deliver(data);
+        };
+        // Fed in small slices: the expansion cap is measured against the
+        // input fed so far, so a bomb stops (and the output held in memory
+        // stays) within the cap of one slice, however large the piece the
+        // host handed over.
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut r = Ok(());
+        for slice in data.chunks(DECODE_SLICE) {
+            buf.clear();
+            r = match d.feed(slice, &mut buf) {
+                Err(e) => Err(FetchError::Decoding(e.to_string())),
+                Ok(_) if buf.is_empty() => Ok(()),
+                Ok(_) => self.sink_write(&buf),
+            };
+            if r.is_err() {
+                break;
             }
         }
+        self.buf = buf;
+        self.decoder = Some(d);
+        r
     }
 
     fn finish(&mut self) -> Result<(), FetchError> {
