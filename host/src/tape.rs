@@ -378,6 +378,9 @@ pub struct Divergence {
     pub what: String,
 }
 
+/// How a recorded read side ended: EOF, or an error (kind, message).
+type ReadEnd = Result<(), (String, String)>;
+
 /// What one recorded connection carries, for replay.
 #[derive(Default)]
 struct ConnTape {
@@ -386,7 +389,7 @@ struct ConnTape {
     /// received: a piece is not delivered before those bytes are matched).
     reads: VecDeque<(Vec<u8>, usize)>,
     /// Then EOF or an error, after so many written bytes.
-    end: Option<(Result<(), (String, String)>, usize)>,
+    end: Option<(ReadEnd, usize)>,
     /// Everything the guest wrote, and how much of it has been matched.
     written: Vec<u8>,
     matched: usize,
