@@ -3,9 +3,8 @@
 #   target/c-guest/wfetch_guest_c.wasm   (a component of world fetch-guest)
 #
 # Needs clang with the wasm32 target and wasm-ld (Debian: clang lld),
-# wit-bindgen 0.63 (cargo install wit-bindgen-cli --version 0.63.0 --locked)
-# and wasm-tools (cargo install wasm-tools --locked). `make deps` installs
-# them. No libc, no WASI: the module is freestanding.
+# wit-bindgen 0.63 and wasm-tools (cargo install, see README.md).
+# `make deps` installs them. No libc, no WASI: the module is freestanding.
 #
 # Environment: CLANG (default clang), WIT_BINDGEN (default wit-bindgen),
 # WASM_TOOLS (default wasm-tools).
@@ -32,8 +31,8 @@ need() { # tool, how to get it
 
 need "$CLANG" "apt-get install -y clang lld"
 need wasm-ld "apt-get install -y lld"
-need "$WIT_BINDGEN" "cargo install wit-bindgen-cli --version $WIT_BINDGEN_VERSION --locked"
-need "$WASM_TOOLS" "cargo install wasm-tools --locked"
+need "$WIT_BINDGEN" "cargo install wit-bindgen-cli --version $WIT_BINDGEN_VERSION --locked --no-default-features --features c"
+need "$WASM_TOOLS" "cargo install wasm-tools --version 1.263.0 --locked --no-default-features --features component,validate,print"
 "$CLANG" --print-targets 2>/dev/null | grep -qw wasm32 ||
     die "'$CLANG' cannot target wasm32 (needs clang built with the WebAssembly backend, as Debian's is)"
 wbv="$("$WIT_BINDGEN" --version 2>/dev/null | awk '{print $2}')"

@@ -41,7 +41,9 @@ fn bench(c: &mut Criterion) {
     let h = head();
     let mut g = c.benchmark_group("head");
     g.throughput(Throughput::Bytes(h.len() as u64));
-    g.bench_function("parse 10 headers", |b| b.iter(|| parse_response_head(std::hint::black_box(&h))));
+    g.bench_function("parse 10 headers", |b| {
+        b.iter(|| parse_response_head(std::hint::black_box(&h)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("chunked");
