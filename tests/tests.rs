@@ -16,3 +16,4 @@ mod probe;
 mod sandbox;
 mod streams;
 mod tape;
+mod user_input;

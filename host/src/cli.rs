@@ -544,7 +544,9 @@ fn parse_header(h: &str) -> Result<RequestHeader, Error> {
     let Some((name, value)) = h.split_once(':') else {
         return Err(Error::Usage(format!("-H {h:?}: expected \"Name: value\"")));
     };
-    let name = name.trim();
+    // Blanks around the name are dropped; a CR or LF is refused by the
+    // guest (never trimmed away, which would hide an injection attempt).
+    let name = name.trim_matches([' ', '\t']);
     // The guest writes "Name: value": one separating blank is dropped,
     // the rest is sent as typed (as curl does).
     let value = value.strip_prefix([' ', '\t']).unwrap_or(value);

@@ -70,8 +70,19 @@ impl Target {
 /// origin-form = absolute-path [ "?" query ]                        ; RFC 9112 3.2.1
 /// ```
 pub fn parse_target(url: &str) -> Result<Target, Error> {
-    let parsed = Url::parse(url).map_err(|e| Error::InvalidUrl(format!("{e}: {url:?}")))?;
-    target_of(&parsed)
+    target_of(&parse_url(url)?)
+}
+
+/// Parse an absolute URL as typed. The WHATWG parser silently drops tabs
+/// and newlines and encodes spaces; a URL typed with them is a mistake (or
+/// an injection attempt), so it is refused, as curl does.
+fn parse_url(url: &str) -> Result<Url, Error> {
+    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::InvalidUrl(format!(
+            "{url:?} contains {c:?}: control characters and spaces must be percent-encoded"
+        )));
+    }
+    Url::parse(url).map_err(|e| Error::InvalidUrl(format!("{e}: {url:?}")))
 }
 
 /// [`parse_target`] for an already parsed URL.
@@ -128,7 +139,7 @@ pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
 /// field-name   = token                                            ; RFC 9110 5.1
 /// ```
 pub fn build_request(req: &Request) -> Result<(Target, Vec<u8>), Error> {
-    let url = Url::parse(&req.url).map_err(|e| Error::InvalidUrl(format!("{e}: {:?}", req.url)))?;
+    let url = parse_url(&req.url)?;
     let target = target_of(&url)?;
     if !is_token(&req.method) {
         return Err(Error::InvalidMethod(req.method.clone()));
@@ -248,5 +259,7 @@ fn base64(data: &[u8]) -> String {
 /// "/"). A URL that does not parse is returned unchanged (building the
 /// request reports it).
 pub fn effective_url(url: &str) -> String {
-    Url::parse(url).map_or_else(|_| url.to_string(), String::from)
+    // A URL that `build_request` refuses is left as typed, so the refusal
+    // sees (and names) what the user wrote.
+    parse_url(url).map_or_else(|_| url.to_string(), String::from)
 }

@@ -169,3 +169,20 @@ fn targets() {
     let (t, _) = build_request(&get("https://h:444/p")).unwrap();
     assert_eq!(t.origin(), (Scheme::Https, "h", 444));
 }
+
+#[test]
+fn control_characters_and_spaces_in_urls_are_refused() {
+    for url in [
+        "http://h/a\r\nX-Injected: 1",
+        "http://h/a\nb",
+        "http://h/a\tb",
+        "http://h/a b",
+        "http://h/\u{0}",
+        "http://h/\u{7f}",
+    ] {
+        match wfetch_http_core::request::parse_target(url) {
+            Err(wfetch_http_core::Error::InvalidUrl(m)) => assert!(m.contains("percent-encoded"), "{m}"),
+            other => panic!("{url:?}: {other:?}"),
+        }
+    }
+}
