@@ -173,7 +173,7 @@ pub struct Args {
     /// The longest connecting may take, in seconds.
     #[arg(long = "connect-timeout", value_name = "SECONDS", help_heading = "Connection")]
     pub connect_timeout: Option<f64>,
-    /// Connect to ADDR for HOST:PORT instead of resolving it ("HOST:PORT:ADDR[,ADDR]...").
+    /// Connect to ADDR for HOST:PORT instead of resolving it (`HOST:PORT:ADDR[,ADDR]...`).
     #[arg(long = "resolve", value_name = "HOST:PORT:ADDR", help_heading = "Connection")]
     pub resolve: Vec<String>,
     /// Retry a transfer up to N times on a transient error (a timeout, a

@@ -15,6 +15,7 @@ use crate::streams::{self, Counters, ExtraInfo, StreamOptions, StreamReader, Str
 use crate::Error;
 
 /// Generated bindings for the `fetch-guest` world.
+#[allow(missing_docs)]
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "fetch-guest",

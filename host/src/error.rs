@@ -10,7 +10,12 @@ use crate::engine::bindings::wfetch::fetch::streams::StreamError as WitStreamErr
 pub enum Error {
     /// The guest component could not be read, compiled or linked.
     #[error("guest {name}: {why}")]
-    Guest { name: String, why: String },
+    Guest {
+        /// The guest's name (its file or the built-in guest).
+        name: String,
+        /// What went wrong.
+        why: String,
+    },
     /// The guest trapped, ran out of a limit, or broke the contract.
     #[error("guest failed: {0}")]
     Trap(String),
@@ -19,7 +24,12 @@ pub enum Error {
     Fetch(FetchError),
     /// The --cacert file is unusable.
     #[error("cannot use CA file {}: {why}", path.display())]
-    CaCert { path: PathBuf, why: String },
+    CaCert {
+        /// The CA file given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        why: String,
+    },
     /// Other TLS setup failure.
     #[error("{0}")]
     Tls(String),

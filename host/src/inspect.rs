@@ -14,9 +14,11 @@ use crate::Error;
 /// What `inspect` found.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The component's size in bytes.
     pub size: usize,
     /// Export names with the functions each instance exports.
     pub exports: Vec<(String, Vec<String>)>,
+    /// Import names with the functions each instance imports.
     pub imports: Vec<(String, Vec<String>)>,
     /// `namespace:name@version` of every interface named.
     pub packages: BTreeSet<String>,

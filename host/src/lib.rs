@@ -16,6 +16,8 @@
 //! - [`cli`]: the curl-like command line.
 //! - [`error`]: the crate's error enum and curl's exit codes.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod cli;
 pub mod engine;

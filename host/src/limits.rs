@@ -126,20 +126,28 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsSpec {
+    /// Linear memory in bytes; see [`Limits::memory`].
     #[serde(default, deserialize_with = "de_size")]
     pub memory: Option<u64>,
+    /// Fuel; see [`Limits::fuel`].
     #[serde(default, deserialize_with = "de_size")]
     pub fuel: Option<u64>,
     /// Seconds.
     pub wall_time: Option<f64>,
+    /// Connections open at once; see [`Limits::connections`].
     pub connections: Option<u32>,
+    /// Connections opened over the fetch; see [`Limits::total_connections`].
     pub total_connections: Option<u32>,
+    /// Bytes handed to the guest by its readers; see [`Limits::bytes_read`].
     #[serde(default, deserialize_with = "de_size")]
     pub bytes_read: Option<u64>,
+    /// Bytes the guest hands to writers; see [`Limits::bytes_written`].
     #[serde(default, deserialize_with = "de_size")]
     pub bytes_written: Option<u64>,
+    /// Bytes delivered to the sink; see [`Limits::body_bytes`].
     #[serde(default, deserialize_with = "de_size")]
     pub body_bytes: Option<u64>,
+    /// The most buffered for one stream; see [`Limits::stream_buffer`].
     #[serde(default, deserialize_with = "de_size")]
     pub stream_buffer: Option<u64>,
 }
@@ -244,14 +252,23 @@ pub fn show_size(n: u64) -> String {
 /// Which limit was exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitKind {
+    /// Linear memory ([`Limits::memory`]).
     Memory,
+    /// Fuel, i.e. CPU ([`Limits::fuel`]).
     Cpu,
+    /// Wall-clock time ([`Limits::wall_time`]).
     WallTime,
+    /// Connections open at once ([`Limits::connections`]).
     Connections,
+    /// Connections opened over the fetch ([`Limits::total_connections`]).
     TotalConnections,
+    /// Bytes read by the guest ([`Limits::bytes_read`]).
     BytesRead,
+    /// Bytes written by the guest ([`Limits::bytes_written`]).
     BytesWritten,
+    /// Bytes delivered to the sink ([`Limits::body_bytes`]).
     BodyBytes,
+    /// Bytes buffered for one stream ([`Limits::stream_buffer`]).
     StreamBuffer,
 }
 
@@ -277,6 +294,7 @@ impl LimitKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (raise with {})", kind.flag())]
 pub struct LimitExceeded {
+    /// Which limit.
     pub kind: LimitKind,
     /// What happened, with the limit's value.
     pub message: String,
@@ -577,6 +595,7 @@ pub struct GuestLimiter {
 }
 
 impl GuestLimiter {
+    /// A limiter enforcing `limits.memory`, recording into `usage`.
     pub fn new(limits: &Limits, usage: Arc<Usage>) -> GuestLimiter {
         GuestLimiter {
             max_memory: usize::try_from(limits.memory).unwrap_or(usize::MAX),

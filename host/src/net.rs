@@ -16,10 +16,13 @@ use crate::streams::{ConnInfo, Connection, StreamError, Timeouts, TlsInfo};
 /// Everything the host needs to open connections for a guest.
 #[derive(Clone)]
 pub struct NetConfig {
+    /// The rustls client configuration for TLS connections.
     pub tls: Arc<ClientConfig>,
+    /// What the guest may connect to.
     pub policy: Policy,
     /// `--resolve host:port:addr` overrides, keyed by (lower-case host, port).
     pub resolve: HashMap<(String, u16), Vec<IpAddr>>,
+    /// Connect, idle and total timeouts for every connection.
     pub timeouts: Timeouts,
     /// `--record` / `--replay`: every connection goes through the tape.
     pub tape: Option<Arc<crate::tape::Tape>>,
@@ -28,7 +31,9 @@ pub struct NetConfig {
 /// TLS parameters the guest asked for.
 #[derive(Debug, Clone)]
 pub struct TlsRequest {
+    /// The name for SNI and certificate verification.
     pub server_name: String,
+    /// ALPN protocols to offer, in order of preference.
     pub alpn: Vec<String>,
 }
 

@@ -77,7 +77,9 @@ impl PortPattern {
 /// One allow rule, parsed from a `host[:port]` pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// The hosts the rule allows.
     pub host: HostPattern,
+    /// The ports the rule allows.
     pub ports: PortPattern,
     /// The rule in its canonical text form, for messages.
     text: String,
@@ -87,7 +89,9 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid allow pattern {pattern:?}: {why}; {VALID_FORMS}")]
 pub struct RuleError {
+    /// The pattern as given.
     pub pattern: String,
+    /// What is wrong with it.
     pub why: String,
 }
 

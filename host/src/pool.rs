@@ -31,10 +31,15 @@ pub const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
 /// mark as asked by the guest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
+    /// The host, lower case.
     pub host: String,
+    /// The port.
     pub port: u16,
+    /// TLS server name and ALPN protocols; none for plain TCP.
     pub tls: Option<(String, Vec<String>)>,
+    /// The reader limit the guest asked for, if any.
     pub limit: Option<u32>,
+    /// The writer high-water mark the guest asked for, if any.
     pub high_water: Option<u32>,
 }
 
@@ -147,6 +152,7 @@ pub struct ConnStats {
     pub tls_done: Option<Instant>,
     /// The last connection's peer and local addresses.
     pub peer: Option<SocketAddr>,
+    /// The last connection's local address.
     pub local: Option<SocketAddr>,
 }
 
@@ -168,13 +174,16 @@ impl FetchStats {
 /// The connection state of one store: the guest's pool, the pool key of
 /// every open writer, which connections were reused, the fetch's stats.
 pub struct ConnState {
+    /// The loaded guest's pool of idle connections.
     pub pool: Arc<Pool>,
+    /// The fetch's connection statistics.
     pub stats: Arc<FetchStats>,
     keys: HashMap<u32, PoolKey>,
     reused: HashSet<u32>,
 }
 
 impl ConnState {
+    /// A fresh state over `pool`, with no open writers and empty stats.
     pub fn new(pool: Arc<Pool>) -> ConnState {
         ConnState {
             pool,

@@ -27,9 +27,13 @@ pub trait Sink: Send {
 /// A sink that keeps everything in memory (tests, small fetches).
 #[derive(Debug, Default)]
 pub struct MemorySink {
+    /// Every request head sent, as raw bytes.
     pub requests: Vec<Vec<u8>>,
+    /// Every response head received (interim, redirect and final).
     pub heads: Vec<ResponseHead>,
+    /// The body of the last head.
     pub body: Vec<u8>,
+    /// Trailers after a chunked body.
     pub trailers: Vec<Header>,
 }
 

@@ -44,26 +44,51 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum StreamError {
     /// EOF before the requested data was complete.
     #[error("incomplete read: {} bytes read, {} expected", partial.len(), expected.map_or("more".to_string(), |n| n.to_string()))]
-    IncompleteRead { partial: Vec<u8>, expected: Option<u64> },
+    IncompleteRead {
+        /// The bytes read before EOF.
+        partial: Vec<u8>,
+        /// How many bytes were expected, when known.
+        expected: Option<u64>,
+    },
     /// The separator was not found within the reader's limit.
     #[error("{message} ({consumed} bytes examined)")]
-    LimitOverrun { consumed: u64, message: String },
+    LimitOverrun {
+        /// How many bytes were examined.
+        consumed: u64,
+        /// What overran.
+        message: String,
+    },
+    /// The peer refused the connection.
     #[error("connection refused: {0}")]
     ConnectionRefused(String),
+    /// The connection was reset, aborted or closed unexpectedly.
     #[error("connection reset: {0}")]
     ConnectionReset(String),
+    /// A connect, idle or total timeout expired.
     #[error("timed out: {0}")]
     TimedOut(String),
+    /// Name resolution failed.
     #[error("could not resolve host: {0}")]
     Dns(String),
+    /// The TLS handshake failed.
     #[error("tls: {message}")]
-    Tls { certificate: bool, message: String },
+    Tls {
+        /// Whether the peer's certificate was the problem (curl's 60,
+        /// else 35).
+        certificate: bool,
+        /// What went wrong.
+        message: String,
+    },
+    /// The policy does not allow the target.
     #[error("denied by policy: {0}")]
     Denied(String),
+    /// The stream was already closed.
     #[error("stream is closed")]
     Closed,
+    /// The guest passed an invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// Any other failure.
     #[error("{0}")]
     Other(String),
 }
@@ -132,14 +157,18 @@ impl Timeouts {
 /// Facts about a connection, for `get-extra-info`.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
+    /// The peer's address.
     pub peer: SocketAddr,
+    /// Our local address.
     pub local: SocketAddr,
+    /// The TLS facts; none on plain TCP.
     pub tls: Option<TlsInfo>,
 }
 
 /// The TLS facts of a connection.
 #[derive(Debug, Clone)]
 pub struct TlsInfo {
+    /// The server name used for SNI and verification.
     pub server_name: String,
     /// The peer's leaf certificate in DER.
     pub peer_cert: Option<Vec<u8>>,
@@ -147,25 +176,40 @@ pub struct TlsInfo {
     pub suite: String,
     /// e.g. "TLSv1.3".
     pub protocol: String,
+    /// The negotiated ALPN protocol, if any.
     pub alpn: Option<String>,
 }
 
 /// A value of `get-extra-info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtraInfo {
+    /// `peername` or `sockname`.
     Address(SocketAddr),
+    /// `peercert`.
     Certificate(PeerCertificate),
-    Cipher { suite: String, protocol: String },
+    /// `cipher`.
+    Cipher {
+        /// The cipher suite, e.g. "TLS13_AES_256_GCM_SHA384".
+        suite: String,
+        /// The protocol version, e.g. "TLSv1.3".
+        protocol: String,
+    },
+    /// `alpn` or `server_hostname`.
     Text(String),
 }
 
 /// The peer's leaf certificate, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {
+    /// The subject's distinguished name.
     pub subject: String,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// Start of the validity period.
     pub not_before: String,
+    /// End of the validity period.
     pub not_after: String,
+    /// The certificate in DER.
     pub der: Vec<u8>,
 }
 
@@ -193,15 +237,20 @@ impl ConnInfo {
 /// Byte counters shared by every stream of one guest instance.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Bytes handed to the guest by its readers.
     pub read: std::sync::atomic::AtomicU64,
+    /// Bytes the guest handed to its writers.
     pub written: std::sync::atomic::AtomicU64,
 }
 
 /// The halves of an established connection, ready to become a reader and
 /// a writer.
 pub struct Connection {
+    /// The read half.
     pub read: Box<dyn AsyncRead + Send + Unpin>,
+    /// The write half.
     pub write: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Facts about the connection.
     pub info: Arc<ConnInfo>,
     /// False on TLS: a TCP half-close would break the TLS session.
     pub can_write_eof: bool,
@@ -210,8 +259,11 @@ pub struct Connection {
 /// Per-connection settings from `open-connection`'s options.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
+    /// The reader's limit (asyncio's `limit`).
     pub limit: usize,
+    /// The writer's high-water mark (asyncio's transport write buffer).
     pub high_water: usize,
+    /// The connection's timeouts.
     pub timeouts: Timeouts,
 }
 
@@ -344,7 +396,7 @@ async fn bounded<T>(timeouts: &Timeouts, what: &str, fut: impl Future<Output = T
 /// asyncio's reader is fed by the event loop whenever data arrives (until
 /// the buffer exceeds twice the limit); this one pulls from the socket.
 /// To see the same buffer contents, every operation first takes whatever
-/// the socket already holds without waiting ([`StreamReader::pull_ready`]),
+/// the socket already holds without waiting (`StreamReader::pull_ready`),
 /// and waits for more only when asyncio's reader would wait.
 pub struct StreamReader {
     link: Arc<Link>,

@@ -66,30 +66,50 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
+    /// The guest opened a connection.
     Open {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
+        /// The host asked for.
         host: String,
+        /// The port asked for.
         port: u16,
+        /// The TLS asked for; none for plain TCP.
         tls: Option<TlsAsked>,
+        /// What the host answered.
         result: OpenResult,
     },
+    /// The guest's writer sent bytes.
     Write {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
+        /// The bytes sent, base64.
         data: String,
     },
+    /// The socket gave the reader bytes.
     Read {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
+        /// The bytes received, base64.
         data: String,
     },
+    /// The peer closed its side.
     Eof {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
     },
+    /// Reading failed.
     ReadError {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
+        /// The `stream-error` case, e.g. "connection-reset".
         kind: String,
+        /// The error message.
         message: String,
     },
+    /// Our side half-closed.
     Shutdown {
+        /// The connection, numbered from 0 in order of opening.
         conn: u32,
     },
 }
@@ -97,7 +117,9 @@ pub enum Event {
 /// The TLS a guest asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsAsked {
+    /// The name for SNI and certificate verification.
     pub server_name: String,
+    /// ALPN protocols offered.
     pub alpn: Vec<String>,
 }
 
@@ -105,13 +127,20 @@ pub struct TlsAsked {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpenResult {
+    /// The connection was established.
     Ok {
+        /// The peer's address.
         peer: String,
+        /// Our local address.
         local: String,
+        /// The TLS facts; none on plain TCP.
         tls: Option<TlsFacts>,
     },
+    /// The open failed.
     Err {
+        /// The `stream-error` case, e.g. "connection-refused".
         kind: String,
+        /// The error message.
         message: String,
     },
 }
@@ -119,10 +148,15 @@ pub enum OpenResult {
 /// The TLS facts of a recorded connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TlsFacts {
+    /// The server name used.
     pub server_name: String,
+    /// The cipher suite.
     pub suite: String,
+    /// The protocol version.
     pub protocol: String,
+    /// The negotiated ALPN protocol, if any.
     pub alpn: Option<String>,
+    /// The peer's leaf certificate, base64 DER.
     pub peer_cert: Option<String>,
 }
 
@@ -189,7 +223,9 @@ fn io_kind_for(kind: &str) -> std::io::ErrorKind {
 
 /// Record or replay, for one process.
 pub enum Tape {
+    /// Recording to a file (`--record`).
     Record(Recorder),
+    /// Replaying a recording (`--replay`).
     Replay(Replayer),
 }
 
