@@ -5,5 +5,5 @@
 # Usage: bench/soak.sh [SEQUENTIAL] [CONCURRENT]   (CI: bench/soak.sh 200 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-profile=${SOAK_PROFILE:---release}
+profile=${SOAK_PROFILE---release}
 exec cargo run -q $profile --example soak -- "${1:-10000}" "${2:-1000}"
