@@ -69,7 +69,7 @@ fn request_bytes() {
         "plain get": get("http://example.com") => ["GET / HTTP/1.1", "Host: example.com", ua, "Accept: */*"];
         "method, query, fragment dropped": with("DELETE", "http://h/a/b?x=1&y=%20#frag", vec![])
             => ["DELETE /a/b?x=1&y=%20 HTTP/1.1", "Host: h", ua, "Accept: */*"];
-        "percent-encoded by the url crate": get("http://h/a b?q=\u{fc}") => ["GET /a%20b?q=%C3%BC HTTP/1.1", "Host: h", ua, "Accept: */*"];
+        "percent-encoded by the url crate": get("http://h/a%20b?q=\u{fc}") => ["GET /a%20b?q=%C3%BC HTTP/1.1", "Host: h", ua, "Accept: */*"];
         "port in host": get("http://example.com:8080/") => ["GET / HTTP/1.1", "Host: example.com:8080", ua, "Accept: */*"];
         "default http port": get("http://example.com:80/") => ["GET / HTTP/1.1", "Host: example.com", ua, "Accept: */*"];
         "default https port": get("https://example.com:443/") => ["GET / HTTP/1.1", "Host: example.com", ua, "Accept: */*"];
