@@ -741,3 +741,25 @@ fn help_lists_the_sandbox_flags() {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn a_connection_reused_from_the_pool_counts_against_the_limits() {
+    // nginx's /redirect is a same-origin 302: the guest hands the
+    // connection back and takes it again for the second request.
+    let n = crate::util::nginx::nginx();
+    let url = n.http("/redirect");
+    let out = crate::util::wfetch(&["-sS", "-L", "--max-total-connections", "1", &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(111),
+        "a reuse is a second connection of the fetch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::util::wfetch(&["-sS", "-L", "-w", "%{num_connects}", "--max-total-connections", "2", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout.ends_with(b"1"),
+        "one connection dialled, reused once: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

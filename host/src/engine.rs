@@ -271,6 +271,7 @@ impl Guest {
             limits: self.limits.clone(),
             usage,
             slots: Default::default(),
+            reused: Default::default(),
         };
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -363,6 +364,10 @@ pub struct HostState {
     usage: Arc<Usage>,
     limiter: GuestLimiter,
     slots: std::collections::HashMap<u32, Arc<ConnSlot>>,
+    /// Kept-alive connections this instance took from the pool count
+    /// against its connection limits too (by writer rep) until released
+    /// or dropped.
+    reused: std::collections::HashMap<u32, crate::limits::ConnTicket>,
 }
 
 impl WasiView for HostState {
@@ -480,6 +485,12 @@ impl wit::Host for HostState {
         // check on the name (as for a new one).
         if self.net.policy.check_name(&host, port).is_ok() {
             if let Some((reader, writer)) = self.conns.pool.take(&self.net, &key) {
+                // A reused connection counts against the limits like a new
+                // one (over the limit, it is closed and the guest stopped).
+                let ticket = self
+                    .usage
+                    .begin_connection(&self.limits)
+                    .map_err(wasmtime::Error::new)?;
                 let info = writer.info().clone();
                 let is_tls = info.tls.is_some();
                 self.conns.stats.update(|s| {
@@ -492,6 +503,7 @@ impl wit::Host for HostState {
                 let r = self.table.push(reader)?;
                 let w = self.table.push(writer)?;
                 self.conns.opened(w.rep(), key, true);
+                self.reused.insert(w.rep(), ticket);
                 return Ok(Ok((r, w)));
             }
         }
@@ -534,6 +546,7 @@ impl wit::Host for HostState {
     async fn release_connection(&mut self, r: Resource<StreamReader>, w: Resource<StreamWriter>) -> WResult<bool> {
         let key = self.conns.forget(w.rep());
         let conn_slot = self.slots.remove(&w.rep());
+        self.reused.remove(&w.rep());
         let reader = self.table.delete(r)?;
         let writer = self.table.delete(w)?;
         match key {
@@ -663,6 +676,7 @@ impl wit::HostStreamWriter for HostState {
         // The slot stays with the socket: a closing connection still
         // counts as open until its flush is done.
         self.slots.remove(&w.rep());
+        self.reused.remove(&w.rep());
         self.table.delete(w)?;
         Ok(())
     }
