@@ -755,7 +755,15 @@ fn a_connection_reused_from_the_pool_counts_against_the_limits() {
         "a reuse is a second connection of the fetch: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = crate::util::wfetch(&["-sS", "-L", "-w", "%{num_connects}", "--max-total-connections", "2", &url]);
+    let out = crate::util::wfetch(&[
+        "-sS",
+        "-L",
+        "-w",
+        "%{num_connects}",
+        "--max-total-connections",
+        "2",
+        &url,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         out.stdout.ends_with(b"1"),
