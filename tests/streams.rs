@@ -951,8 +951,10 @@ async fn a_peer_that_never_reads_stalls_only_its_own_drain() {
     };
     let a = tcp_with(opts, Some(16 * 1024)).await;
     let block = vec![0u8; 8 * 1024 * 1024];
-    a.writer.write(&block).unwrap();
+    // Timed from before the write: the idle clock may start as soon as the
+    // flush task moves the first bytes.
     let started = Instant::now();
+    a.writer.write(&block).unwrap();
     let drain_a = async {
         let r = a.writer.drain().await;
         (r, started.elapsed())

@@ -248,7 +248,7 @@ impl Guest {
         req: &Request,
     ) -> Result<Result<Vec<u8>, bindings::exports::wfetch::fetch::fetcher::RequestError>, Error> {
         let _slot = self.slot().await?;
-        let mut store = self.store(Arc::new(offline_net()))?;
+        let mut store = self.store(offline_net())?;
         let instance = self.instantiate(&mut store).await?;
         instance
             .wfetch_fetch_fetcher()
@@ -338,15 +338,21 @@ fn show_duration(d: std::time::Duration) -> String {
     }
 }
 
-/// A network configuration that refuses everything (for pure calls).
-fn offline_net() -> NetConfig {
-    NetConfig {
-        tls: crate::tls::client_config(&Default::default()).expect("default TLS config builds"),
-        policy: crate::policy::Policy::default(),
-        resolve: Default::default(),
-        timeouts: Default::default(),
-        tape: None,
-    }
+/// A network configuration that refuses everything (for pure calls),
+/// built once: it loads the system's trust roots.
+fn offline_net() -> Arc<NetConfig> {
+    static OFFLINE: std::sync::OnceLock<Arc<NetConfig>> = std::sync::OnceLock::new();
+    OFFLINE
+        .get_or_init(|| {
+            Arc::new(NetConfig {
+                tls: crate::tls::client_config(&Default::default()).expect("default TLS config builds"),
+                policy: crate::policy::Policy::default(),
+                resolve: Default::default(),
+                timeouts: Default::default(),
+                tape: None,
+            })
+        })
+        .clone()
 }
 
 /// The data of one store: the guest's resources, WASI, and the network.
