@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::{ConnSlot, GuestLimiter, LimitExceeded, LimitKind, Limits, Usage};
@@ -46,6 +46,8 @@ pub static DEFAULT_GUEST: &[u8] = include_bytes!(env!("WFETCH_DEFAULT_GUEST"));
 /// beyond this number wait for a free slot rather than fail.
 pub const MAX_INSTANCES: u32 = 64;
 
+const KEEP_RESIDENT: usize = 4 << 20;
+
 /// One per process: the engine and the linker with WASI and our imports.
 pub struct Runtime {
     engine: Engine,
@@ -71,7 +73,8 @@ impl Runtime {
             .total_memories(MAX_INSTANCES * 2)
             .total_tables(MAX_INSTANCES * 8)
             .total_stacks(MAX_INSTANCES)
-            .linear_memory_keep_resident(256 * 1024)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(Enabled::Auto)
             .table_keep_resident(64 * 1024)
             .async_stack_keep_resident(128 * 1024);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -338,8 +341,7 @@ fn show_duration(d: std::time::Duration) -> String {
     }
 }
 
-/// A network configuration that refuses everything (for pure calls),
-/// built once: it loads the system's trust roots.
+/// A network configuration that refuses everything (for pure calls).
 fn offline_net() -> Arc<NetConfig> {
     static OFFLINE: std::sync::OnceLock<Arc<NetConfig>> = std::sync::OnceLock::new();
     OFFLINE

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 use crate::policy::Policy;
@@ -17,7 +16,7 @@ use crate::streams::{ConnInfo, Connection, StreamError, Timeouts, TlsInfo};
 #[derive(Clone)]
 pub struct NetConfig {
     /// The rustls client configuration for TLS connections.
-    pub tls: Arc<ClientConfig>,
+    pub tls: crate::tls::ClientTls,
     /// What the guest may connect to.
     pub policy: Policy,
     /// `--resolve host:port:addr` overrides, keyed by (lower-case host, port).
@@ -95,7 +94,7 @@ async fn connect_live(
             }
             Some(req) => {
                 let name = crate::tls::server_name(&req.server_name)?;
-                let mut config = (*cfg.tls).clone();
+                let mut config = (*cfg.tls.config()?).clone();
                 config.alpn_protocols = req.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
                 let stream = TlsConnector::from(Arc::new(config))
                     .connect(name, tcp)

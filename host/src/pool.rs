@@ -21,8 +21,10 @@ use tokio::time::Instant;
 use crate::net::NetConfig;
 use crate::streams::{StreamReader, StreamWriter};
 
-/// The most idle connections kept per loaded guest.
-pub const MAX_IDLE: usize = 16;
+/// The most idle connections kept per loaded guest: as many as guest
+/// instances can run at once, so that every fetch of a full `-Z` batch
+/// finds its connection again instead of dialling.
+pub const MAX_IDLE: usize = crate::engine::MAX_INSTANCES as usize;
 /// How long an idle connection is kept.
 pub const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
 

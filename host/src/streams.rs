@@ -542,7 +542,11 @@ impl StreamReader {
 
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buf.len());
-        self.buf.split_to(n).to_vec()
+        // Copy out and advance, rather than split_to: a split makes the
+        // buffer shared, and the next reserve would then allocate anew.
+        let out = self.buf[..n].to_vec();
+        self.buf.advance(n);
+        out
     }
 
     /// `read(n)`: up to n bytes, at least one unless at EOF; n = -1 reads
@@ -621,7 +625,11 @@ impl StreamReader {
             if buflen.saturating_sub(offset) >= min_len {
                 let mut best: Option<(usize, usize)> = None;
                 for sep in &seps {
-                    if let Some(i) = find(&self.buf[offset..], sep) {
+                    // Only a match ending before the best one so far can
+                    // win, so the search stops there (a body behind the
+                    // head is not scanned for the other separators).
+                    let upto = best.map_or(buflen, |(_, be)| be - 1);
+                    if let Some(i) = find(&self.buf[offset..upto.max(offset)], sep) {
                         let (s, e) = (offset + i, offset + i + sep.len());
                         if best.is_none_or(|(_, be)| e < be) {
                             best = Some((s, e));
@@ -689,10 +697,10 @@ impl StreamReader {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        return hay.iter().position(|&b| b == needle[0]);
+    match needle {
+        [b] => memchr::memchr(*b, hay),
+        _ => memchr::memmem::find(hay, needle),
     }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 // ---------------------------------------------------------------------------

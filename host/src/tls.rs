@@ -2,7 +2,7 @@
 //! `-k`, and turning TLS failures and certificates into stream values.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use tokio_rustls::rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -27,18 +27,58 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
-/// Build the client configuration once per process.
-pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, Error> {
+/// The client configuration of a process, shared by its connections.
+/// With `--cacert` or `-k` it is built at once (a bad file is reported
+/// before anything is sent); with the default roots it is built on the
+/// first TLS connection, because reading the system's certificates costs
+/// milliseconds that a plain-HTTP run should not pay (curl defers them too).
+#[derive(Clone)]
+pub struct ClientTls(Arc<OnceLock<Result<Arc<ClientConfig>, String>>>);
+
+impl ClientTls {
+    /// The configuration, built now if it was deferred.
+    pub fn config(&self) -> Result<Arc<ClientConfig>, StreamError> {
+        self.0
+            .get_or_init(|| build(None, false).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|message| StreamError::Tls {
+                certificate: false,
+                message,
+            })
+    }
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0.get() {
+            None => "deferred",
+            Some(Ok(_)) => "ready",
+            Some(Err(_)) => "failed",
+        };
+        write!(f, "ClientTls({state})")
+    }
+}
+
+/// The client configuration for these settings (see [`ClientTls`]).
+pub fn client_config(settings: &TlsSettings) -> Result<ClientTls, Error> {
+    let cell = OnceLock::new();
+    if settings.insecure || settings.cacert.is_some() {
+        let _ = cell.set(Ok(build(settings.cacert.as_deref(), settings.insecure)?));
+    }
+    Ok(ClientTls(Arc::new(cell)))
+}
+
+fn build(cacert: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, Error> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(format!("tls setup: {e}")))?;
-    let config = if settings.insecure {
+    let config = if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
             .with_no_client_auth()
     } else {
-        let roots = match &settings.cacert {
+        let roots = match cacert {
             Some(path) => roots_from_pem(path)?,
             None => default_roots(),
         };
