@@ -166,3 +166,51 @@ fn redirect_is_followed_with_location_flag() {
     ok(&plain);
     assert!(String::from_utf8_lossy(&plain.stdout).contains("302"));
 }
+
+/// `-Z` over many URLs (run on several threads, each with its own
+/// connections): every body lands intact in its own file, connections are
+/// kept alive and reused (never more than --parallel-max of them), and the
+/// exit code is the last URL's, as curl's.
+#[test]
+fn parallel_transfers_deliver_every_body_and_reuse_connections() {
+    let n = nginx();
+    let dir = tempdir();
+    let paths = ["/index.html", "/chunked/text.txt", "/conn", "/big.bin"];
+    let mut args: Vec<String> = ["-s", "-Z", "--parallel-max", "6", "-f"].map(String::from).to_vec();
+    for i in 0..80 {
+        args.push("-o".into());
+        args.push(dir.path().join(i.to_string()).to_str().unwrap().into());
+        args.push(n.http(paths[i % paths.len()]));
+    }
+    args.push("-o".into());
+    args.push(dir.path().join("last").to_str().unwrap().into());
+    args.push(n.http("/missing"));
+    let out = wfetch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        code(&out),
+        22,
+        "the last URL's code: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut connections = std::collections::HashSet::new();
+    let mut reused = 0;
+    for i in 0..80 {
+        let got = read(&dir.path().join(i.to_string()));
+        match paths[i % paths.len()] {
+            "/conn" => {
+                let text = String::from_utf8(got).unwrap();
+                let mut parts = text.split_whitespace();
+                connections.insert(parts.next().unwrap().to_string());
+                if parts.next().unwrap() != "1" {
+                    reused += 1;
+                }
+            }
+            path => assert!(got == n.file(&path[1..]), "transfer {i} ({path}) differs from the file"),
+        }
+    }
+    assert!(
+        connections.len() <= 6,
+        "more connections than --parallel-max: {connections:?}"
+    );
+    assert!(reused > 0, "no connection was reused");
+}

@@ -771,3 +771,31 @@ fn a_connection_reused_from_the_pool_counts_against_the_limits() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Every fetch runs in a fresh instance: nothing an earlier fetch wrote
+/// (a static, a page 2 MiB deep in a static buffer, memory it grew) is
+/// visible to the next, although instance slots and their memory pages
+/// are reused (pooling allocator, pages reset after each fetch).
+#[tokio::test(flavor = "current_thread")]
+async fn no_fetch_sees_what_an_earlier_one_left_in_memory() {
+    let mut reports = Vec::new();
+    for _ in 0..4 {
+        let (r, _, _) = hostile("hostile://remember", test_limits(), Policy::allow_all()).await;
+        reports.push(r.expect("remember succeeds").head.reason);
+    }
+    // And two at once (two slots in use together).
+    let ((a, _, _), (b, _, _)) = tokio::join!(
+        hostile("hostile://remember", test_limits(), Policy::allow_all()),
+        hostile("hostile://remember", test_limits(), Policy::allow_all())
+    );
+    reports.push(a.expect("remember succeeds").head.reason);
+    reports.push(b.expect("remember succeeds").head.reason);
+    let first = &reports[0];
+    assert!(
+        first.starts_with("calls=0 deep=0 pages="),
+        "a fresh instance starts clean: {first}"
+    );
+    for r in &reports {
+        assert_eq!(r, first, "every fetch starts from the same memory: {reports:?}");
+    }
+}

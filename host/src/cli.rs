@@ -415,6 +415,20 @@ struct Setup {
 }
 
 impl Setup {
+    /// The same setup with an empty connection pool of its own, for
+    /// transfers run on another thread's runtime (a connection belongs to
+    /// the runtime it was opened on).
+    fn with_own_pool(&self) -> Setup {
+        Setup {
+            guest: self.guest.with_own_pool(),
+            net: self.net.clone(),
+            body: self.body.clone(),
+            max_time: self.max_time,
+            headers: self.headers.clone(),
+            write_out: self.write_out.clone(),
+        }
+    }
+
     fn new(args: &Args) -> Result<Setup, Error> {
         let runtime = Arc::new(Runtime::new()?);
         let cache_dir = match args.no_cache {

@@ -78,6 +78,11 @@ impl Runtime {
             .table_keep_resident(64 * 1024)
             .async_stack_keep_resident(128 * 1024);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // For profiling: WFETCH_PERFMAP=1 writes /tmp/perf-PID.map so that
+        // `perf report` names the guest's functions (bench/RESULTS.md).
+        if std::env::var_os("WFETCH_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
@@ -227,6 +232,15 @@ impl Guest {
             kill.0 = None;
         }
         result
+    }
+
+    /// This guest with an empty keep-alive pool of its own (a clone shares
+    /// the pool).
+    pub fn with_own_pool(&self) -> Guest {
+        Guest {
+            pool: Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// The limits each fetch of this guest runs under.

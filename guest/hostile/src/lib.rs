@@ -16,6 +16,7 @@
 //! | `never-returns` | sleeps on a WASI clock forever (uses no fuel) |
 //! | `exit` | calls WASI exit |
 //! | `escape/H:P` | tries WASI's own ways out: TCP to H:P, a DNS lookup, a file, the environment |
+//! | `remember` | reports what an earlier fetch left in its memory (a static counter, a byte 2 MiB deep in a static buffer, the memory size), then leaves its own marks there and grows memory |
 //! | `ok` | returns a 200 at once |
 
 wit_bindgen::generate!({
@@ -31,6 +32,12 @@ use wfetch::fetch::streams::{open_connection, OpenOptions, StreamReader, StreamW
 use wfetch::fetch::types::{Request, ResponseHead};
 
 struct Component;
+
+/// `remember`'s marks: a counter, and a buffer whose far end lies deep in
+/// linear memory (zero-initialised, so in the image's bss).
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static DEEP: [std::sync::atomic::AtomicU8; 3 << 20] = [const { std::sync::atomic::AtomicU8::new(0) }; 3 << 20];
+const DEEP_MARK: usize = (2 << 20) + 4321;
 
 fn response(url: &str, reason: &str, body_bytes: u64) -> FetchResponse {
     FetchResponse {
@@ -169,6 +176,19 @@ impl Guest for Component {
                 let env = std::env::vars_os().count();
                 let args = std::env::args_os().count();
                 let report = format!("tcp={tcp} dns={dns} file={file} env={env} args={args}");
+                Ok(response(&req.url, &report, 0))
+            }
+            "remember" => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let report = format!(
+                    "calls={} deep={} pages={}",
+                    CALLS.fetch_add(1, Relaxed),
+                    DEEP[DEEP_MARK].swap(0xAA, Relaxed),
+                    core::arch::wasm32::memory_size(0)
+                );
+                // Grow the heap (and so the memory) by 4 MiB, and keep it.
+                let block = vec![0x55u8; 4 << 20];
+                black_box(Box::leak(block.into_boxed_slice()));
                 Ok(response(&req.url, &report, 0))
             }
             "ok" => Ok(response(&req.url, "ok", 0)),

@@ -69,10 +69,82 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
         }
         return last;
     }
-    let permits = Arc::new(tokio::sync::Semaphore::new(args.parallel_max.max(1) as usize));
-    let mut set = tokio::task::JoinSet::new();
     let n = jobs.len();
+    let mut codes = vec![0u8; n];
+    let shards = shard_count(n, args.parallel_max);
+    let per_shard = (args.parallel_max.max(1) as usize).div_ceil(shards);
+    let mut split: Vec<Vec<Job>> = (0..shards).map(|_| Vec::new()).collect();
     for (i, (url, target)) in jobs.into_iter().enumerate() {
+        split[i % shards].push((i, url, target));
+    }
+    let mut split = split.into_iter();
+    let own = split.next().unwrap_or_default();
+    // The other shards each run on a thread of their own, with their own
+    // single-threaded runtime and their own connection pool: a fetch,
+    // its connection and the connection's writer task stay on one thread.
+    let mut others = Vec::new();
+    for jobs in split {
+        let ctx = Arc::new(Ctx {
+            setup: Arc::new(ctx.setup.with_own_pool()),
+            args: ctx.args.clone(),
+            show_errors: ctx.show_errors,
+            bars: ctx.bars.clone(),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new().name("wfetch-shard".into()).spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(run_shard(ctx, jobs, per_shard)),
+                Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
+            };
+            let _ = tx.send(result);
+        });
+        match spawned {
+            Ok(_) => others.push(rx),
+            Err(e) => {
+                eprintln!("wfetch: cannot start a thread for parallel transfers: {e}");
+                return 1;
+            }
+        }
+    }
+    let mut results = vec![run_shard(ctx.clone(), own, per_shard).await];
+    for rx in others {
+        results.push(
+            rx.await
+                .unwrap_or_else(|_| Err("a parallel transfer thread failed".into())),
+        );
+    }
+    for r in results {
+        match r {
+            Ok(done) => {
+                for (i, code) in done {
+                    codes[i] = code;
+                }
+            }
+            Err(e) => {
+                eprintln!("wfetch: {e}");
+                return 1;
+            }
+        }
+    }
+    codes.last().copied().unwrap_or(0)
+}
+
+/// One URL of a `-Z` run: its index, the URL, where its body goes.
+type Job = (usize, String, Result<Target, Error>);
+
+/// How many threads a `-Z` run uses: one per core (at most 4), never more
+/// than there are transfers to share or than --parallel-max allows.
+fn shard_count(jobs: usize, parallel_max: u32) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(4).min(jobs).min(parallel_max.max(1) as usize).max(1)
+}
+
+/// Run `jobs` on this thread's runtime, at most `parallel` at once; the
+/// exit code of each, by index; an error if a transfer task panicked.
+async fn run_shard(ctx: Arc<Ctx>, jobs: Vec<Job>, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, url, target) in jobs {
         let ctx = ctx.clone();
         let permits = permits.clone();
         set.spawn(async move {
@@ -80,17 +152,14 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             (i, transfer(&ctx, &url, target).await)
         });
     }
-    let mut codes = vec![0u8; n];
-    while let Some(done) = set.join_next().await {
-        match done {
-            Ok((i, code)) => codes[i] = code,
-            Err(e) => {
-                eprintln!("wfetch: a transfer task failed: {e}");
-                return 1;
-            }
+    let mut done = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(d) => done.push(d),
+            Err(e) => return Err(format!("a transfer task failed: {e}")),
         }
     }
-    codes.last().copied().unwrap_or(0)
+    Ok(done)
 }
 
 fn in_output_dir(args: &Args, path: PathBuf) -> PathBuf {
@@ -389,6 +458,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Where the CLI writes one transfer's output: stdout, or a file created
 /// on first use (appended to when resuming).
+/// The write buffer of an output file or stdout.
+const OUTPUT_BUFFER: usize = 32 * 1024;
+
 pub(super) struct Output {
     target: Target,
     append: bool,
@@ -422,7 +494,7 @@ impl Output {
         match &self.target {
             Target::Stdout => Ok(self
                 .stdout
-                .get_or_insert_with(|| BufWriter::with_capacity(256 * 1024, std::io::stdout()))),
+                .get_or_insert_with(|| BufWriter::with_capacity(OUTPUT_BUFFER, std::io::stdout()))),
             Target::File(path) => {
                 if self.file.is_none() {
                     if self.create_dirs {
@@ -438,8 +510,16 @@ impl Output {
                         .truncate(!self.append)
                         .open(path)
                         .map_err(|e| format!("Failed to create the file {}: {e}", path.display()))?;
-                    self.initial_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    self.file = Some(BufWriter::with_capacity(256 * 1024, f));
+                    // Truncated: it starts empty (no stat needed).
+                    self.initial_len = if self.append {
+                        f.metadata().map(|m| m.len()).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    // Pieces at least this large go straight to the file;
+                    // a larger buffer would be allocated for every output
+                    // file, which a run of many small files pays for.
+                    self.file = Some(BufWriter::with_capacity(OUTPUT_BUFFER, f));
                 }
                 Ok(self.file.as_mut().expect("just set"))
             }
