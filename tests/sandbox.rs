@@ -348,6 +348,45 @@ async fn huge_writes_without_drain_hit_the_stream_buffer_limit_and_the_peer_is_l
     assert!(got < 10 << 20, "the peer got {got} bytes: the queue was flushed");
 }
 
+/// A connection taken from the keep-alive pool belongs to the instance
+/// that took it: when that instance is stopped, its queued writes are
+/// dropped and the connection closed, as for one it opened itself (not
+/// flushed once the peer reads).
+#[tokio::test(flavor = "current_thread")]
+async fn a_pooled_connection_is_stopped_with_the_instance_that_took_it() {
+    let (port, accepted, mut closed) = holding_peer(false);
+    let guest = guests().0.with_own_pool().with_limits(Limits {
+        stream_buffer: 16 << 20,
+        ..test_limits()
+    });
+    let net = net(Policy::allow_all());
+    let keep = guest
+        .fetch(
+            net.clone(),
+            &request(&format!("hostile://keep/127.0.0.1:{port}")),
+            Box::new(SharedSink::default()),
+        )
+        .await
+        .expect("keep succeeds");
+    assert_eq!(keep.head.reason, "kept");
+    assert_eq!(guest.idle_connections(), 1);
+    let r = guest
+        .fetch(
+            net.clone(),
+            &request(&format!("hostile://bigwrite/127.0.0.1:{port}")),
+            Box::new(SharedSink::default()),
+        )
+        .await;
+    assert_limit(&r, LimitKind::StreamBuffer, &["16 MiB", "without draining"]);
+    assert_eq!(*accepted.lock().unwrap(), 1, "bigwrite reused the kept connection");
+    assert_eq!(guest.idle_connections(), 0);
+    let got = tokio::time::timeout(Duration::from_secs(20), closed.recv())
+        .await
+        .expect("the peer's connection ends")
+        .unwrap();
+    assert!(got < 10 << 20, "the peer got {got} bytes: the queue was flushed");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn writes_past_the_bytes_written_limit_stop_the_guest() {
     let (port, _, _rx) = holding_peer(true);

@@ -288,7 +288,6 @@ impl Guest {
             limits: self.limits.clone(),
             usage,
             slots: Default::default(),
-            reused: Default::default(),
         };
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -385,11 +384,9 @@ pub struct HostState {
     limits: Limits,
     usage: Arc<Usage>,
     limiter: GuestLimiter,
+    /// Who each open connection (by writer rep) counts against: this
+    /// instance, also for one taken from the keep-alive pool.
     slots: std::collections::HashMap<u32, Arc<ConnSlot>>,
-    /// Kept-alive connections this instance took from the pool count
-    /// against its connection limits too (by writer rep) until released
-    /// or dropped.
-    reused: std::collections::HashMap<u32, crate::limits::ConnTicket>,
 }
 
 impl WasiView for HostState {
@@ -506,13 +503,15 @@ impl wit::Host for HostState {
         // A kept-alive connection for the same target, after the policy's
         // check on the name (as for a new one).
         if self.net.policy.check_name(&host, port).is_ok() {
-            if let Some((reader, writer)) = self.conns.pool.take(&self.net, &key) {
+            if let Some((reader, writer, conn_slot)) = self.conns.pool.take(&self.net, &key) {
                 // A reused connection counts against the limits like a new
-                // one (over the limit, it is closed and the guest stopped).
+                // one (over the limit, it is closed and the guest stopped),
+                // and this instance's kill stops it.
                 let ticket = self
                     .usage
                     .begin_connection(&self.limits)
                     .map_err(wasmtime::Error::new)?;
+                conn_slot.adopt(ticket);
                 let info = writer.info().clone();
                 let is_tls = info.tls.is_some();
                 self.conns.stats.update(|s| {
@@ -525,7 +524,7 @@ impl wit::Host for HostState {
                 let r = self.table.push(reader)?;
                 let w = self.table.push(writer)?;
                 self.conns.opened(w.rep(), key, true);
-                self.reused.insert(w.rep(), ticket);
+                self.slots.insert(w.rep(), conn_slot);
                 return Ok(Ok((r, w)));
             }
         }
@@ -568,20 +567,13 @@ impl wit::Host for HostState {
     async fn release_connection(&mut self, r: Resource<StreamReader>, w: Resource<StreamWriter>) -> WResult<bool> {
         let key = self.conns.forget(w.rep());
         let conn_slot = self.slots.remove(&w.rep());
-        self.reused.remove(&w.rep());
         let reader = self.table.delete(r)?;
         let writer = self.table.delete(w)?;
-        match key {
-            Some(key) => {
-                let kept = self.conns.pool.put(&self.net, key, reader, writer).await;
-                if let (true, Some(s)) = (kept, conn_slot) {
-                    // Idle in the pool, it no longer counts as this
-                    // instance's open connection.
-                    s.disown();
-                }
-                Ok(kept)
-            }
-            None => Ok(false),
+        match (key, conn_slot) {
+            // Idle in the pool, it no longer counts as this instance's open
+            // connection.
+            (Some(key), Some(slot)) => Ok(self.conns.pool.put(&self.net, key, reader, writer, slot).await),
+            _ => Ok(false),
         }
     }
 }
@@ -698,7 +690,6 @@ impl wit::HostStreamWriter for HostState {
         // The slot stays with the socket: a closing connection still
         // counts as open until its flush is done.
         self.slots.remove(&w.rep());
-        self.reused.remove(&w.rep());
         self.table.delete(w)?;
         Ok(())
     }

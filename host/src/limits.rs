@@ -472,27 +472,56 @@ impl KillSwitch {
 
 /// Who a connection counts against: the instance that opened it, until
 /// the connection is handed to the host's keep-alive pool (then nobody:
-/// the pool bounds what it keeps).
+/// the pool bounds what it keeps), then the instance that takes it from
+/// the pool.
 #[derive(Debug)]
 pub struct ConnSlot {
-    owner: Mutex<Option<ConnTicket>>,
+    owner: Mutex<Option<Owner>>,
+}
+
+#[derive(Debug)]
+struct Owner {
+    ticket: ConnTicket,
     /// This connection's key in the owner's kill switch.
     id: usize,
+}
+
+impl Owner {
+    fn new(ticket: ConnTicket) -> Owner {
+        let id = ticket.0.kill.next_id.fetch_add(1, Ordering::Relaxed);
+        Owner { ticket, id }
+    }
 }
 
 impl ConnSlot {
     /// The connection no longer counts against its instance (it went to
     /// the pool), and that instance's kill no longer reaches it.
     pub fn disown(&self) {
-        let ticket = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = ticket {
-            t.0.kill.forget(self.id);
+        let owner = self.owner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(o) = owner {
+            o.ticket.0.kill.forget(o.id);
         }
     }
 
-    fn usage(&self) -> Option<Arc<Usage>> {
+    /// A kept-alive connection taken from the pool: it counts against the
+    /// instance holding `ticket`, and that instance's kill stops it, as
+    /// for a connection the instance opened itself.
+    pub fn adopt(&self, ticket: ConnTicket) {
+        let previous = self
+            .owner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(Owner::new(ticket));
+        if let Some(o) = previous {
+            o.ticket.0.kill.forget(o.id);
+        }
+    }
+
+    /// The owning instance's usage and this connection's key in its kill
+    /// switch.
+    fn owner(&self) -> Option<(Arc<Usage>, usize)> {
         let owner = self.owner.lock().unwrap_or_else(|p| p.into_inner());
-        owner.as_ref().map(|t| t.0.clone())
+        owner.as_ref().map(|o| (o.ticket.0.clone(), o.id))
     }
 }
 
@@ -501,10 +530,8 @@ impl ConnSlot {
 /// while a closed writer still flushes), and so that the instance's kill
 /// fails its pending writes at once.
 pub fn track(mut conn: Connection, ticket: ConnTicket) -> (Connection, Arc<ConnSlot>) {
-    let id = ticket.0.kill.next_id.fetch_add(1, Ordering::Relaxed);
     let slot = Arc::new(ConnSlot {
-        owner: Mutex::new(Some(ticket)),
-        id,
+        owner: Mutex::new(Some(Owner::new(ticket))),
     });
     conn.read = Box::new(TrackedRead {
         inner: conn.read,
@@ -535,8 +562,8 @@ struct TrackedWrite {
 
 impl Drop for TrackedWrite {
     fn drop(&mut self) {
-        if let Some(u) = self.slot.usage() {
-            u.kill.forget(self.slot.id);
+        if let Some((u, id)) = self.slot.owner() {
+            u.kill.forget(id);
         }
     }
 }
@@ -554,13 +581,13 @@ fn guard<T>(
             "the guest was stopped",
         )))
     };
-    let usage = slot.usage();
-    if usage.as_ref().is_some_and(|u| u.kill.is_killed()) {
+    let owner = slot.owner();
+    if owner.as_ref().is_some_and(|(u, _)| u.kill.is_killed()) {
         return stopped();
     }
     let r = poll(cx);
-    if let (true, Some(u)) = (r.is_pending(), usage) {
-        u.kill.register(slot.id, cx.waker());
+    if let (true, Some((u, id))) = (r.is_pending(), owner) {
+        u.kill.register(id, cx.waker());
         if u.kill.is_killed() {
             return stopped();
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::limits::ConnSlot;
 use crate::net::NetConfig;
 use crate::streams::{StreamReader, StreamWriter};
 
@@ -52,6 +53,8 @@ struct Idle {
     net: Arc<NetConfig>,
     reader: StreamReader,
     writer: StreamWriter,
+    /// Who the connection counts against (nobody while it is idle).
+    slot: Arc<ConnSlot>,
     since: Instant,
 }
 
@@ -67,12 +70,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pool {
     /// Keep a connection if it is clean; false when it was dropped (closed).
+    /// A kept connection no longer counts against the instance that
+    /// released it (its `slot` is disowned).
     pub async fn put(
         &self,
         net: &Arc<NetConfig>,
         key: PoolKey,
         mut reader: StreamReader,
         writer: StreamWriter,
+        slot: Arc<ConnSlot>,
     ) -> bool {
         let (closing, unsent, drained) = (writer.is_closing(), writer.buffered(), writer.drain().await);
         let (unread, eof) = (reader.buffered(), reader.at_eof());
@@ -86,6 +92,8 @@ impl Pool {
         }
         tracing::debug!("pool: keeping {}:{}", key.host, key.port);
         let mut idle = lock(&self.idle);
+        // Disowned under the lock, before any other fetch can take it.
+        slot.disown();
         idle.retain(|i| i.since.elapsed() < MAX_IDLE_TIME);
         if idle.len() >= MAX_IDLE {
             idle.remove(0);
@@ -95,14 +103,15 @@ impl Pool {
             net: net.clone(),
             reader,
             writer,
+            slot,
             since: Instant::now(),
         });
         true
     }
 
     /// An idle connection for `key` opened with `net`, still clean, most
-    /// recently used first.
-    pub fn take(&self, net: &Arc<NetConfig>, key: &PoolKey) -> Option<(StreamReader, StreamWriter)> {
+    /// recently used first; the taker must [`ConnSlot::adopt`] its slot.
+    pub fn take(&self, net: &Arc<NetConfig>, key: &PoolKey) -> Option<(StreamReader, StreamWriter, Arc<ConnSlot>)> {
         loop {
             let found = {
                 let mut idle = lock(&self.idle);
@@ -112,12 +121,13 @@ impl Pool {
             let Idle {
                 mut reader,
                 writer,
+                slot,
                 since,
                 ..
             } = found;
             if since.elapsed() < MAX_IDLE_TIME && !writer.is_closing() && reader.buffered() == 0 && !reader.at_eof() {
                 tracing::debug!("pool: reusing {}:{}", key.host, key.port);
-                return Some((reader, writer));
+                return Some((reader, writer, slot));
             }
             tracing::debug!(
                 "pool: dropping a stale {}:{} (idle {:?}, closing {}, buffered {}, eof {})",

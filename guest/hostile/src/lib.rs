@@ -17,6 +17,7 @@
 //! | `exit` | calls WASI exit |
 //! | `escape/H:P` | tries WASI's own ways out: TCP to H:P, a DNS lookup, a file, the environment |
 //! | `remember` | reports what an earlier fetch left in its memory (a static counter, a byte 2 MiB deep in a static buffer, the memory size), then leaves its own marks there and grows memory |
+//! | `keep/H:P` | opens a connection to H:P and hands it to the host's keep-alive pool |
 //! | `ok` | returns a 200 at once |
 
 wit_bindgen::generate!({
@@ -190,6 +191,11 @@ impl Guest for Component {
                 let block = vec![0x55u8; 4 << 20];
                 black_box(Box::leak(block.into_boxed_slice()));
                 Ok(response(&req.url, &report, 0))
+            }
+            "keep" => {
+                let (reader, writer) = open(arg)?;
+                let kept = wfetch::fetch::streams::release_connection(reader, writer);
+                Ok(response(&req.url, if kept { "kept" } else { "not kept" }, 0))
             }
             "ok" => Ok(response(&req.url, "ok", 0)),
             other => Err(FetchError::Request(RequestError::InvalidUrl(format!(
