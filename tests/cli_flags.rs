@@ -1205,3 +1205,78 @@ fn retry_and_decoding_deliver_the_right_bytes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Will retry in 1 seconds. 3 retries left."), "{err}");
 }
+
+/// `-w '%{json}'` and `%{header_json}`: the same keys with the same JSON
+/// types as curl 7.88's, and the same values for everything that does not
+/// depend on timing or the local port.
+#[test]
+fn write_out_json_matches_curl() {
+    let n = nginx();
+    let url = n.http("/index.html");
+    let run = |tool: &str| {
+        let out = Command::new(tool)
+            .args(["-s", "-o", "/dev/null", "-w", "%{json}\\n%{header_json}", &url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (json, headers) = text.split_once('\n').expect("two lines");
+        let parse =
+            |s: &str| -> serde_json::Value { serde_json::from_str(s).unwrap_or_else(|e| panic!("{tool}: {e}: {s}")) };
+        (parse(json), parse(headers))
+    };
+    let (w, wh) = run(WFETCH);
+    let (c, ch) = run("curl");
+    let same = [
+        "content_type",
+        "errormsg",
+        "exitcode",
+        "filename_effective",
+        "ftp_entry_path",
+        "http_code",
+        "http_connect",
+        "http_version",
+        "method",
+        "num_connects",
+        "num_headers",
+        "num_redirects",
+        "proxy_ssl_verify_result",
+        "redirect_url",
+        "remote_ip",
+        "remote_port",
+        "response_code",
+        "scheme",
+        "size_download",
+        "size_upload",
+        "ssl_verify_result",
+        "url_effective",
+    ];
+    for key in same {
+        assert_eq!(w[key], c[key], "{key}: wfetch {w} curl {c}");
+    }
+    // Timing, sizes of heads (the request's headers differ) and the local
+    // port: the same JSON type.
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Null => "null",
+        _ => "other",
+    };
+    for key in [
+        "local_port",
+        "size_header",
+        "size_request",
+        "speed_download",
+        "time_connect",
+        "time_namelookup",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ] {
+        assert_eq!(kind(&w[key]), kind(&c[key]), "{key}: wfetch {w} curl {c}");
+    }
+    // The headers nginx sends, by lower-case name, as lists.
+    for key in ["content-type", "content-length", "etag", "last-modified", "server"] {
+        assert_eq!(wh[key], ch[key], "{key}: wfetch {wh} curl {ch}");
+    }
+}

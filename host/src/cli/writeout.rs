@@ -95,8 +95,91 @@ impl Info {
                 .unwrap_or_default(),
             "filename_effective" => self.filename_effective.clone(),
             "redirect_url" => self.redirect_url.clone(),
+            "num_headers" => self.headers.len().to_string(),
+            "json" => self.json().to_string(),
+            "header_json" => self.header_json().to_string(),
             _ => return None,
         })
+    }
+
+    /// `%{json}`: every variable in one JSON object, as curl writes it:
+    /// codes, sizes, counts and ports as numbers, times as seconds, an
+    /// empty string (no file, no message, no redirect) as null.
+    fn json(&self) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let secs = |d: Duration| json!(d.as_secs_f64());
+        let text = |s: &str| {
+            if s.is_empty() {
+                Value::Null
+            } else {
+                json!(s)
+            }
+        };
+        let port = |p: &str| p.parse::<u16>().map_or(json!(0), |p| json!(p));
+        let t = self.time_total.as_secs_f64();
+        let speed = if t > 0.0 {
+            (self.size_download as f64 / t) as u64
+        } else {
+            0
+        };
+        json!({
+            "content_type": self.header("content-type"),
+            "errormsg": text(&self.errormsg),
+            "exitcode": self.exitcode,
+            "filename_effective": text(&self.filename_effective),
+            "ftp_entry_path": Value::Null,
+            "http_code": self.http_code,
+            "http_connect": 0,
+            "http_version": self.http_version,
+            "local_ip": text(&self.local_ip),
+            "local_port": port(&self.local_port),
+            "method": self.method,
+            "num_connects": self.num_connects,
+            "num_headers": self.headers.len(),
+            "num_redirects": self.num_redirects,
+            "proxy_ssl_verify_result": 0,
+            "redirect_url": text(&self.redirect_url),
+            "remote_ip": text(&self.remote_ip),
+            "remote_port": port(&self.remote_port),
+            "response_code": self.http_code,
+            "scheme": self.variable("scheme").unwrap_or_default(),
+            "size_download": self.size_download,
+            "size_header": self.size_header,
+            "size_request": self.size_request,
+            "size_upload": self.size_upload,
+            "speed_download": speed,
+            "speed_upload": 0,
+            // A response over TLS means the certificate was verified (or
+            // -k asked not to): 0, X509_V_OK.
+            "ssl_verify_result": 0,
+            "time_appconnect": secs(self.time_appconnect),
+            "time_connect": secs(self.time_connect),
+            "time_namelookup": secs(self.time_namelookup),
+            "time_pretransfer": secs(self.time_pretransfer),
+            "time_redirect": secs(self.time_redirect),
+            "time_starttransfer": secs(self.time_starttransfer),
+            "time_total": secs(self.time_total),
+            "url": self.url_effective,
+            "url_effective": self.url_effective,
+            "wfetch_version": env!("CARGO_PKG_VERSION"),
+        })
+    }
+
+    /// `%{header_json}`: the final response's headers as an object of
+    /// lower-case names, each with the list of its values in order.
+    fn header_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for h in &self.headers {
+            let value = serde_json::Value::String(String::from_utf8_lossy(&h.value).into_owned());
+            match map
+                .entry(h.name.to_ascii_lowercase())
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            {
+                serde_json::Value::Array(values) => values.push(value),
+                _ => unreachable!("every entry is an array"),
+            }
+        }
+        serde_json::Value::Object(map)
     }
 }
 
@@ -248,6 +331,43 @@ mod tests {
         assert_eq!(p[0], (Stream::Stdout, b"text/html".to_vec()));
         assert_eq!(p[1], (Stream::Stderr, b"e".to_vec()));
         assert_eq!(p[2], (Stream::Stdout, b"o".to_vec()));
+    }
+
+    #[test]
+    fn json_has_every_variable_with_curl_types() {
+        let v: serde_json::Value = serde_json::from_str(&stdout_of("%{json}")).unwrap();
+        assert_eq!(v["http_code"], 200);
+        assert_eq!(v["response_code"], 200);
+        assert_eq!(v["size_download"], 42);
+        assert_eq!(v["content_type"], "text/html");
+        assert_eq!(v["url_effective"], "http://a.example/x");
+        assert_eq!(v["scheme"], "HTTP");
+        assert_eq!(v["time_total"], 1.5);
+        assert_eq!(v["speed_download"], 28);
+        assert_eq!(v["num_headers"], 1);
+        assert!(v["errormsg"].is_null(), "no message is null: {v}");
+        assert!(v["filename_effective"].is_null(), "stdout is null: {v}");
+        assert_eq!(v["remote_port"], 0);
+    }
+
+    #[test]
+    fn header_json_groups_values_by_lower_case_name() {
+        let mut i = info();
+        i.headers.push(Header {
+            name: "Set-Cookie".into(),
+            value: b"a=1".to_vec(),
+        });
+        i.headers.push(Header {
+            name: "set-cookie".into(),
+            value: b"b=2".to_vec(),
+        });
+        let mut w = Vec::new();
+        let p = expand("%{header_json}", &i, &mut w);
+        let v: serde_json::Value = serde_json::from_slice(&p[0].1).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"content-type": ["text/html"], "set-cookie": ["a=1", "b=2"]})
+        );
     }
 
     #[test]
