@@ -139,8 +139,19 @@ pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
 /// field-name   = token                                            ; RFC 9110 5.1
 /// ```
 pub fn build_request(req: &Request) -> Result<(Target, Vec<u8>), Error> {
+    build_request_and_url(req).map(|(target, bytes, _)| (target, bytes))
+}
+
+/// [`build_request`], also returning the request's URL as
+/// [`effective_url`] gives it, from the same parse.
+pub fn build_request_and_url(req: &Request) -> Result<(Target, Vec<u8>, String), Error> {
     let url = parse_url(&req.url)?;
-    let target = target_of(&url)?;
+    let (target, bytes) = encode(req, &url)?;
+    Ok((target, bytes, url.into()))
+}
+
+fn encode(req: &Request, url: &Url) -> Result<(Target, Vec<u8>), Error> {
+    let target = target_of(url)?;
     if !is_token(&req.method) {
         return Err(Error::InvalidMethod(req.method.clone()));
     }

@@ -1,6 +1,8 @@
 //! Request encoding: the exact bytes for each feature, and every rejection.
 
-use wfetch_http_core::request::{build_request, parse_target, Request, Scheme, UserHeader, USER_AGENT};
+use wfetch_http_core::request::{
+    build_request, build_request_and_url, effective_url, parse_target, Request, Scheme, UserHeader, USER_AGENT,
+};
 use wfetch_http_core::Error;
 
 fn get(url: &str) -> Request {
@@ -184,5 +186,21 @@ fn control_characters_and_spaces_in_urls_are_refused() {
             Err(wfetch_http_core::Error::InvalidUrl(m)) => assert!(m.contains("percent-encoded"), "{m}"),
             other => panic!("{url:?}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn the_url_from_building_a_request_is_the_effective_url() {
+    for (url, effective) in [
+        ("HTTP://Example.COM", "http://example.com/"),
+        ("http://h:80/a/../b?q#frag", "http://h/b?q#frag"),
+        ("https://h:443", "https://h/"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        ("http://bücher.example/", "http://xn--bcher-kva.example/"),
+    ] {
+        let (_, bytes, got) = build_request_and_url(&get(url)).unwrap();
+        assert_eq!(got, effective, "{url}");
+        assert_eq!(got, effective_url(url), "{url}");
+        assert_eq!(bytes, build_request(&get(url)).unwrap().1, "{url}");
     }
 }

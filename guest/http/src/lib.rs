@@ -55,11 +55,11 @@ impl Guest for Component {
     fn fetch(req: Request, sink: &BodySink) -> Result<FetchResponse, FetchError> {
         let opts = req.options;
         let mut current = to_core(&req);
-        current.url = core::request::effective_url(&current.url);
         let mut hops = Vec::new();
         loop {
-            let (target, bytes) =
-                core::request::build_request(&current).map_err(|e| FetchError::Request(request_error(e)))?;
+            let (target, bytes, url) =
+                core::request::build_request_and_url(&current).map_err(|e| FetchError::Request(request_error(e)))?;
+            current.url = url;
             let (conn, head) = exchange(&target, &bytes, sink)?;
             if opts.follow_redirects && core::redirect::is_redirect(head.status) {
                 if let Some(location) = head.header("location") {
@@ -105,18 +105,22 @@ fn exchange(
     let mut tries = 0;
     loop {
         let conn = Conn::open(target)?;
-        let retry = conn.reused && tries < MAX_STALE_RETRIES;
+        // Asked of the host only when it matters: after a failure.
+        let may_retry = tries < MAX_STALE_RETRIES;
+        let retry = |conn: &Conn| may_retry && conn.reused();
         tries += 1;
         sink.request_sent(head_part(bytes));
         if let Err(e) = conn.writer.write(bytes).and_then(|()| conn.writer.drain()) {
-            if retry {
+            if retry(&conn) {
                 continue;
             }
             return Err(FetchError::Transport(e));
         }
         match read_final_head(&conn.reader, sink) {
             Ok(head) => return Ok((conn, head)),
-            Err(FetchError::EmptyReply | FetchError::Receive(StreamError::ConnectionReset(_))) if retry => continue,
+            Err(FetchError::EmptyReply | FetchError::Receive(StreamError::ConnectionReset(_))) if retry(&conn) => {
+                continue
+            }
             Err(e) => return Err(e),
         }
     }
@@ -126,8 +130,6 @@ fn exchange(
 struct Conn {
     reader: StreamReader,
     writer: StreamWriter,
-    /// The host handed out a kept-alive connection.
-    reused: bool,
 }
 
 /// The largest redirect body read (and dropped) so that its connection can
@@ -150,8 +152,12 @@ impl Conn {
         };
         let (reader, writer) =
             streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
-        let reused = matches!(writer.get_extra_info("reused"), Some(streams::ExtraInfo::Text(t)) if t == "true");
-        Ok(Conn { reader, writer, reused })
+        Ok(Conn { reader, writer })
+    }
+
+    /// The host handed out a kept-alive connection.
+    fn reused(&self) -> bool {
+        matches!(self.writer.get_extra_info("reused"), Some(streams::ExtraInfo::Text(t)) if t == "true")
     }
 
     /// The exchange is over: hand the connection back for reuse when the
