@@ -174,3 +174,43 @@ fn a_bad_recording_is_a_clear_error() {
     ]);
     assert_eq!(code(&out), 2, "--record and --replay conflict");
 }
+
+/// `-Z` with several URLs records and replays: with a tape the transfers
+/// run one at a time, so the connections are opened and reused in the
+/// same order both times and a replay gives every file again (without
+/// that, a replay diverged at its first or fourth connection).
+#[test]
+fn parallel_transfers_record_and_replay() {
+    let n = nginx();
+    let dir = tempdir();
+    let tape = dir.path().join("tape.jsonl");
+    let paths = [
+        "/index.html",
+        "/chunked/text.txt",
+        "/big.bin",
+        "/index.html",
+        "/conn",
+        "/chunked/text.txt",
+    ];
+    let run = |mode: &str, out: &str| {
+        let mut args: Vec<String> = ["-s", "-Z", "--parallel-max", "3", mode, tape.to_str().unwrap()]
+            .map(String::from)
+            .to_vec();
+        for (i, p) in paths.iter().enumerate() {
+            args.push("-o".into());
+            args.push(dir.path().join(format!("{out}{i}")).to_str().unwrap().into());
+            args.push(n.http(p));
+        }
+        let r = wfetch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(&r);
+        (0..paths.len())
+            .map(|i| std::fs::read(dir.path().join(format!("{out}{i}"))).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let live = run("--record", "live");
+    assert!(live[2] == n.file("big.bin"));
+    for k in 0..3 {
+        let replayed = run("--replay", &format!("replay{k}-"));
+        assert!(replayed == live, "replay {k} differs from the recording");
+    }
+}

@@ -62,7 +62,11 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             (url.clone(), target)
         })
         .collect();
-    if !args.parallel || jobs.len() < 2 {
+    // A recording is replayed connection by connection in the order the
+    // connections were opened, and which transfer reuses which connection
+    // depends on timing when they overlap: with --record or --replay, -Z
+    // runs one transfer at a time so that a replay meets its recording.
+    if !args.parallel || jobs.len() < 2 || ctx.setup.net.tape.is_some() {
         let mut last = 0;
         for (url, target) in jobs {
             last = transfer(&ctx, &url, target).await;
