@@ -106,12 +106,14 @@ def timed(cmd, env=None):
     return dt, r.returncode
 
 
-def best(cmd, repeat, env=None):
-    return min(timed(cmd, env)[0] for _ in range(repeat))
-
-
-def median(cmd, repeat, env=None):
-    return statistics.median(timed(cmd, env)[0] for _ in range(repeat))
+def side_by_side(wcmd, ccmd, repeat, env, pick):
+    """Run wfetch and curl alternately `repeat` times each (so a change in
+    the machine's load hits both alike); `pick` (min or median) of each."""
+    w, c = [], []
+    for _ in range(repeat):
+        w.append(timed(wcmd, env)[0])
+        c.append(timed(ccmd)[0])
+    return pick(w), pick(c)
 
 
 def peak_rss_mib(cmd, env=None):
@@ -144,13 +146,12 @@ def main():
         for scheme, port in (("http", http), ("https", https)):
             url = f"{scheme}://localhost:{port}/big.bin"
             for sink in ("/dev/null", out):
-                w = best(W + ["-o", sink, url], a.repeat, env)
-                c = best(C + ["-o", sink, url], a.repeat)
+                w, c = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env, min)
                 name = f"{a.size >> 20} MiB {scheme.upper()} -> {'null' if sink == '/dev/null' else 'file'}"
                 rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{(mb / w) / (mb / c):.2f}x"))
         one = f"http://127.0.0.1:{http}/one.txt"
-        w = median(W + ["-o", "/dev/null", one], a.repeat * 4, env)
-        c = median(C + ["-o", "/dev/null", one], a.repeat * 4)
+        w, c = side_by_side(W + ["-o", "/dev/null", one], C + ["-o", "/dev/null", one], a.repeat * 4, env,
+                            statistics.median)
         rows.append(("warm start, one small fetch", f"{w * 1000:.1f} ms", f"{c * 1000:.1f} ms", f"{w / c:.2f}x time"))
         urls = [f"http://127.0.0.1:{http}/small/{i}.txt" for i in range(a.small)]
         for label, extra in (("sequential", []), ("-Z --parallel-max 50", ["-Z", "--parallel-max", "50"])):
@@ -159,8 +160,7 @@ def main():
             for u in urls:
                 wcmd += ["-o", "/dev/null", u]
                 ccmd += ["-o", "/dev/null", u]
-            w = best(wcmd, max(1, a.repeat // 2), env)
-            c = best(ccmd, max(1, a.repeat // 2))
+            w, c = side_by_side(wcmd, ccmd, max(1, a.repeat), env, min)
             rows.append((f"{a.small} small files, {label}", f"{a.small / w:.0f} req/s", f"{a.small / c:.0f} req/s",
                          f"{(a.small / w) / (a.small / c):.2f}x"))
         wcmd = W + ["-Z", "--parallel-max", str(a.small)]
