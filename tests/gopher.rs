@@ -4,7 +4,6 @@
 use std::sync::OnceLock;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use crate::util::{code, ok, wfetch};
 
@@ -39,34 +38,16 @@ fn reply(line: &str, port: u16) -> Vec<u8> {
 fn server() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
     *PORT.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let port = listener.local_addr().unwrap().port();
-                tx.send(port).unwrap();
-                loop {
-                    let Ok((sock, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let (r, mut w) = sock.into_split();
-                        let mut line = String::new();
-                        if BufReader::new(r).read_line(&mut line).await.is_err() {
-                            return;
-                        }
-                        let line = line.trim_end_matches(['\r', '\n']);
-                        let _ = w.write_all(&reply(line, port)).await;
-                        let _ = w.shutdown().await;
-                    });
-                }
-            });
-        });
-        rx.recv().unwrap()
+        crate::util::spawn_server(|sock, port| async move {
+            let (r, mut w) = sock.into_split();
+            let mut line = String::new();
+            if BufReader::new(r).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            let _ = w.write_all(&reply(line, port)).await;
+            let _ = w.shutdown().await;
+        })
     })
 }
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::util::{code, wfetch};
 
@@ -156,28 +156,7 @@ fn act(path: &str) -> Act {
 
 fn port() -> u16 {
     static PORT: OnceLock<u16> = OnceLock::new();
-    *PORT.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let port = listener.local_addr().unwrap().port();
-                tx.send(port).unwrap();
-                loop {
-                    let Ok((sock, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(serve(sock));
-                }
-            });
-        });
-        rx.recv().unwrap()
-    })
+    *PORT.get_or_init(|| crate::util::spawn_server(|sock, _| serve(sock)))
 }
 
 async fn serve(mut sock: TcpStream) {
@@ -354,32 +333,17 @@ fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> u16 {
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            loop {
-                let Ok((sock, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut tls) = acceptor.accept(sock).await {
-                        let mut buf = [0u8; 4096];
-                        let _ = tls.read(&mut buf).await;
-                        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n").await;
-                        let _ = tls.shutdown().await;
-                    }
-                });
+    crate::util::spawn_server(move |sock, _| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(mut tls) = acceptor.accept(sock).await {
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n").await;
+                let _ = tls.shutdown().await;
             }
-        });
-    });
-    rx.recv().unwrap()
+        }
+    })
 }
 
 /// Certificates that must be refused: (name, cert DER, key DER).

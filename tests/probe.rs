@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,13 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use wfetch::net::NetConfig;
-use wfetch::sink::{Sink, WriteFuture};
 use wfetch::streams::Timeouts;
 use wfetch::tls::TlsSettings;
-use wfetch::{FetchResponse, Guest, Request, RequestOptions, Runtime};
+use wfetch::{FetchResponse, Guest, Request, Runtime};
 
 use crate::util::certs::certs;
-use crate::util::closed_port;
+use crate::util::{closed_port, SharedSink};
 
 /// The probe guest, compiled and loaded once per test run.
 fn probe() -> &'static Guest {
@@ -51,31 +50,9 @@ fn net(idle: Duration) -> Arc<NetConfig> {
     })
 }
 
-/// A sink whose body the test can read after the guest took the sink.
-#[derive(Clone, Default)]
-struct SharedSink(Arc<Mutex<Vec<u8>>>);
-
-impl Sink for SharedSink {
-    fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {
-        self.0.lock().unwrap().extend_from_slice(&data);
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// Run one scenario; the guest's response and its report lines.
 async fn run(port: u16, scenario: &str, idle: Duration) -> (FetchResponse, Vec<String>) {
-    let request = Request {
-        method: "PROBE".into(),
-        url: format!("probe://127.0.0.1:{port}/{scenario}"),
-        headers: Vec::new(),
-        body: None,
-        options: RequestOptions {
-            follow_redirects: false,
-            max_redirects: 0,
-            http10: false,
-            compressed: false,
-        },
-    };
+    let request = Request::new("PROBE", &format!("probe://127.0.0.1:{port}/{scenario}"));
     let sink = SharedSink::default();
     let fetch = probe().fetch(net(idle), &request, Box::new(sink.clone()));
     let response = tokio::time::timeout(Duration::from_secs(60), fetch)

@@ -15,12 +15,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use wfetch::net::NetConfig;
-use wfetch::sink::{Sink, WriteFuture};
 use wfetch::streams::Timeouts;
-use wfetch::{Error, FetchError, Guest, LimitKind, Limits, Policy, Request, RequestOptions, Runtime, DEFAULT_GUEST};
+use wfetch::{Error, FetchError, Guest, LimitKind, Limits, Policy, Request, Runtime, DEFAULT_GUEST};
 
 use crate::util::server::{sample_body, server};
-use crate::util::{code, ok, wfetch};
+use crate::util::{code, ok, wfetch, SharedSink};
 
 const HOSTILE: &str = env!("WFETCH_GUEST_HOSTILE");
 
@@ -74,29 +73,7 @@ fn net_resolving(policy: Policy, resolve: HashMap<(String, u16), Vec<IpAddr>>) -
 }
 
 fn request(url: &str) -> Request {
-    Request {
-        method: "GET".into(),
-        url: url.into(),
-        headers: Vec::new(),
-        body: None,
-        options: RequestOptions {
-            follow_redirects: false,
-            max_redirects: 0,
-            http10: false,
-            compressed: false,
-        },
-    }
-}
-
-/// A sink the test can read after the guest is gone.
-#[derive(Clone, Default)]
-struct SharedSink(Arc<Mutex<Vec<u8>>>);
-
-impl Sink for SharedSink {
-    fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {
-        self.0.lock().unwrap().extend_from_slice(&data);
-        Box::pin(async { Ok(()) })
-    }
+    Request::get(url)
 }
 
 /// Run the hostile guest on `url` under `limits` and `policy`: its result,
@@ -338,14 +315,7 @@ async fn huge_writes_without_drain_hit_the_stream_buffer_limit_and_the_peer_is_l
     };
     let (r, _, _) = side_by_side(&format!("hostile://bigwrite/127.0.0.1:{port}"), limits).await;
     assert_limit(&r, LimitKind::StreamBuffer, &["16 MiB", "without draining"]);
-    // The stopped guest's connection is dropped, its 16 MiB queue with it
-    // (not flushed once the peer reads): the peer gets what the kernel
-    // buffers held (a few MiB at most), then EOF.
-    let got = tokio::time::timeout(Duration::from_secs(20), closed.recv())
-        .await
-        .expect("the peer's connection ends")
-        .unwrap();
-    assert!(got < 10 << 20, "the peer got {got} bytes: the queue was flushed");
+    assert_queue_dropped(&mut closed).await;
 }
 
 /// A connection taken from the keep-alive pool belongs to the instance
@@ -359,27 +329,27 @@ async fn a_pooled_connection_is_stopped_with_the_instance_that_took_it() {
         stream_buffer: 16 << 20,
         ..test_limits()
     });
+    // Both fetches with the same network configuration, as the pool needs.
     let net = net(Policy::allow_all());
-    let keep = guest
-        .fetch(
-            net.clone(),
-            &request(&format!("hostile://keep/127.0.0.1:{port}")),
-            Box::new(SharedSink::default()),
-        )
-        .await
-        .expect("keep succeeds");
+    let run = |mode: &str| {
+        let req = request(&format!("hostile://{mode}/127.0.0.1:{port}"));
+        let (guest, net) = (guest.clone(), net.clone());
+        async move { guest.fetch(net, &req, Box::new(SharedSink::default())).await }
+    };
+    let keep = run("keep").await.expect("keep succeeds");
     assert_eq!(keep.head.reason, "kept");
     assert_eq!(guest.idle_connections(), 1);
-    let r = guest
-        .fetch(
-            net.clone(),
-            &request(&format!("hostile://bigwrite/127.0.0.1:{port}")),
-            Box::new(SharedSink::default()),
-        )
-        .await;
+    let r = run("bigwrite").await;
     assert_limit(&r, LimitKind::StreamBuffer, &["16 MiB", "without draining"]);
     assert_eq!(*accepted.lock().unwrap(), 1, "bigwrite reused the kept connection");
     assert_eq!(guest.idle_connections(), 0);
+    assert_queue_dropped(&mut closed).await;
+}
+
+/// The stopped guest's connection was dropped, its 16 MiB queue with it
+/// (not flushed once the `holding_peer` reads): the peer gets what the
+/// kernel buffers held (a few MiB at most), then EOF.
+async fn assert_queue_dropped(closed: &mut tokio::sync::mpsc::UnboundedReceiver<u64>) {
     let got = tokio::time::timeout(Duration::from_secs(20), closed.recv())
         .await
         .expect("the peer's connection ends")

@@ -402,6 +402,7 @@ fn open_tape(args: &Args) -> Result<Option<Arc<crate::tape::Tape>>, Error> {
 }
 
 /// What is built once per invocation: the guest, the network settings.
+#[derive(Clone)]
 struct Setup {
     guest: Guest,
     net: Arc<NetConfig>,
@@ -421,11 +422,7 @@ impl Setup {
     fn with_own_pool(&self) -> Setup {
         Setup {
             guest: self.guest.with_own_pool(),
-            net: self.net.clone(),
-            body: self.body.clone(),
-            max_time: self.max_time,
-            headers: self.headers.clone(),
-            write_out: self.write_out.clone(),
+            ..self.clone()
         }
     }
 

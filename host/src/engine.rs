@@ -75,18 +75,19 @@ impl Runtime {
         // Reusing instance slots instead of mapping and unmapping memory and
         // stacks for every fetch: per-fetch page faults and munmap TLB
         // shootdowns were most of a small fetch's cost (perf, bench/RESULTS.md).
+        let scan = PoolingAllocationConfig::is_pagemap_scan_available();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_INSTANCES)
             .total_core_instances(MAX_INSTANCES * 8)
             .total_memories(MAX_INSTANCES * 2)
             .total_tables(MAX_INSTANCES * 8)
             .total_stacks(MAX_INSTANCES)
-            .linear_memory_keep_resident(if PoolingAllocationConfig::is_pagemap_scan_available() {
+            .linear_memory_keep_resident(if scan {
                 KEEP_RESIDENT_SCANNED
             } else {
                 KEEP_RESIDENT_MEMSET
             })
-            .pagemap_scan(Enabled::Auto)
+            .pagemap_scan(if scan { Enabled::Yes } else { Enabled::No })
             .table_keep_resident(64 * 1024)
             .async_stack_keep_resident(128 * 1024);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -48,17 +48,6 @@ impl ClientTls {
     }
 }
 
-impl std::fmt::Debug for ClientTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match self.0.get() {
-            None => "deferred",
-            Some(Ok(_)) => "ready",
-            Some(Err(_)) => "failed",
-        };
-        write!(f, "ClientTls({state})")
-    }
-}
-
 /// The client configuration for these settings (see [`ClientTls`]).
 pub fn client_config(settings: &TlsSettings) -> Result<ClientTls, Error> {
     let cell = OnceLock::new();

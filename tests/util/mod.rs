@@ -8,6 +8,49 @@ pub mod certs;
 pub mod nginx;
 pub mod server;
 
+/// Start a TCP server on 127.0.0.1:0 in a thread of its own (with its
+/// own tokio runtime, so that it outlives any test's runtime): every
+/// accepted connection is handed to `handle` with the server's port, in a
+/// task of its own. Returns the port once the server listens.
+pub fn spawn_server<F, Fut>(handle: F) -> u16
+where
+    F: Fn(tokio::net::TcpStream, u16) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tx.send(port).unwrap();
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(handle(sock, port));
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// A sink (for the library's `Guest::fetch`) whose body the test can read
+/// after the guest took the sink.
+#[derive(Clone, Default)]
+pub struct SharedSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl wfetch::sink::Sink for SharedSink {
+    fn write(&mut self, data: Vec<u8>) -> wfetch::sink::WriteFuture<'_> {
+        self.0.lock().unwrap().extend_from_slice(&data);
+        Box::pin(async { Ok(()) })
+    }
+}
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// What to do after writing the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,30 +254,14 @@ fn redirect(path: &str, request: &[u8]) -> Reply {
 pub fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let reqs = requests.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                loop {
-                    let Ok((sock, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let reqs = reqs.clone();
-                    tokio::spawn(async move {
-                        let _ = serve(sock, reqs).await;
-                    });
-                }
-            });
+        let port = super::spawn_server(move |sock, _| {
+            let reqs = reqs.clone();
+            async move {
+                let _ = serve(sock, reqs).await;
+            }
         });
-        let port = rx.recv().unwrap();
         TestServer { port, requests }
     })
 }

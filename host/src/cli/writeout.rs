@@ -70,11 +70,7 @@ impl Info {
             "size_header" => self.size_header.to_string(),
             "size_request" => self.size_request.to_string(),
             "size_upload" => self.size_upload.to_string(),
-            "speed_download" => {
-                let t = self.time_total.as_secs_f64();
-                let speed = if t > 0.0 { self.size_download as f64 / t } else { 0.0 };
-                format!("{}", speed as u64)
-            }
+            "speed_download" => self.speed_download().to_string(),
             "time_namelookup" => secs(self.time_namelookup),
             "time_connect" => secs(self.time_connect),
             "time_appconnect" => secs(self.time_appconnect),
@@ -102,6 +98,16 @@ impl Info {
         })
     }
 
+    /// Body bytes per second over the whole transfer.
+    fn speed_download(&self) -> u64 {
+        let t = self.time_total.as_secs_f64();
+        if t > 0.0 {
+            (self.size_download as f64 / t) as u64
+        } else {
+            0
+        }
+    }
+
     /// `%{json}`: every variable in one JSON object, as curl writes it:
     /// codes, sizes, counts and ports as numbers, times as seconds, an
     /// empty string (no file, no message, no redirect) as null.
@@ -116,12 +122,6 @@ impl Info {
             }
         };
         let port = |p: &str| p.parse::<u16>().map_or(json!(0), |p| json!(p));
-        let t = self.time_total.as_secs_f64();
-        let speed = if t > 0.0 {
-            (self.size_download as f64 / t) as u64
-        } else {
-            0
-        };
         json!({
             "content_type": self.header("content-type"),
             "errormsg": text(&self.errormsg),
@@ -147,7 +147,7 @@ impl Info {
             "size_header": self.size_header,
             "size_request": self.size_request,
             "size_upload": self.size_upload,
-            "speed_download": speed,
+            "speed_download": self.speed_download(),
             "speed_upload": 0,
             // A response over TLS means the certificate was verified (or
             // -k asked not to): 0, X509_V_OK.
