@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker, Resource, ResourceTable, TypedFunc};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -20,7 +20,26 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         world: "fetch-guest",
         path: "../wit",
-        imports: { default: async | trappable },
+        // Imports that never wait are plain (sync) host functions: no
+        // future per call. The rest may wait for the network or the sink.
+        imports: {
+            "wfetch:fetch/streams.[method]stream-writer.write": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.writelines": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.can-write-eof": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.write-eof": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.close": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.is-closing": trappable,
+            "wfetch:fetch/streams.[method]stream-writer.get-extra-info": trappable,
+            "wfetch:fetch/streams.[drop]stream-writer": trappable,
+            "wfetch:fetch/streams.[method]stream-reader.at-eof": trappable,
+            "wfetch:fetch/streams.[drop]stream-reader": trappable,
+            "wfetch:fetch/sink.[method]body-sink.request-sent": trappable,
+            "wfetch:fetch/sink.[method]body-sink.response-head": trappable,
+            "wfetch:fetch/sink.[method]body-sink.trailers": trappable,
+            "wfetch:fetch/sink.[method]body-sink.progress": trappable,
+            "wfetch:fetch/sink.[drop]body-sink": trappable,
+            default: async | trappable,
+        },
         exports: { default: async },
         with: {
             "wfetch:fetch/streams.stream-reader": crate::streams::StreamReader,
@@ -30,7 +49,7 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::wfetch::fetch::fetcher::FetchResponse;
+use bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchResponse};
 use bindings::wfetch::fetch::streams as wit;
 use bindings::wfetch::fetch::types::{Header, Request, ResponseHead};
 
@@ -147,9 +166,22 @@ impl Runtime {
                 format!("does not implement the wfetch:fetch/fetch-guest world: {e:#}"),
             )
         })?;
+        // FetchGuestPre::new has type-checked every export; keep the index
+        // of `fetch` so that each fetch looks it up without checking again.
+        let fetch_export = pre
+            .instance_pre()
+            .component()
+            .get_export_index(None, "wfetch:fetch/fetcher@0.1.0")
+            .and_then(|iface| {
+                pre.instance_pre()
+                    .component()
+                    .get_export_index(Some(&iface), "fetch")
+            })
+            .ok_or_else(|| guest_error(name, "exports no wfetch:fetch/fetcher@0.1.0#fetch".into()))?;
         Ok(Guest {
             runtime: self.clone(),
             pre,
+            fetch_export,
             name: name.to_string(),
             pool: Arc::default(),
             limits: Limits::default(),
@@ -171,6 +203,8 @@ fn guest_error(name: &str, why: String) -> Error {
 pub struct Guest {
     runtime: Arc<Runtime>,
     pre: bindings::FetchGuestPre<HostState>,
+    /// The guest's `fetch`, type-checked when the guest was loaded.
+    fetch_export: ComponentExportIndex,
     name: String,
     /// Kept-alive connections released by this guest's fetches.
     pool: Arc<crate::pool::Pool>,
@@ -201,16 +235,16 @@ impl Guest {
         // (also when the caller drops this future).
         let mut kill = KillOnDrop(Some(usage.clone()));
         let work = async {
-            let instance = self.instantiate(&mut store).await?;
+            let fetch = self.instantiate_fetch(&mut store).await?;
             let slot = store
                 .data_mut()
                 .table
                 .push(SinkSlot(sink))
                 .map_err(|e| Error::Trap(e.to_string()))?;
-            instance
-                .wfetch_fetch_fetcher()
-                .call_fetch(&mut store, req, Resource::new_borrow(slot.rep()))
+            fetch
+                .call_async(&mut store, (req, Resource::new_borrow(slot.rep())))
                 .await
+                .map(|(r,)| r)
                 .map_err(|e| self.trap(e))
         };
         // The guest yields every FUEL_YIELD_INTERVAL, so the timeout fires
@@ -322,6 +356,24 @@ impl Guest {
             .map_err(|_| Error::Engine("instance slots closed".into()))
     }
 
+    /// A fresh instance's `fetch`, without the per-instance type check of
+    /// every export that [`bindings::FetchGuestPre::instantiate_async`] does.
+    async fn instantiate_fetch<'a>(&self, store: &mut Store<HostState>) -> Result<FetchFunc<'a>, Error> {
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|e| self.trap(e))?;
+        let func = instance
+            .get_func(&mut *store, self.fetch_export)
+            .ok_or_else(|| Error::Trap(format!("{}: no fetch export", self.name)))?;
+        // SAFETY: `fetch_export` indexes the `fetch` export of the component
+        // behind `self.pre`, whose signature FetchGuestPre::new checked
+        // against this very type when the guest was loaded.
+        Ok(unsafe { FetchFunc::new_unchecked(func) })
+    }
+
     async fn instantiate(&self, store: &mut Store<HostState>) -> Result<bindings::FetchGuest, Error> {
         self.pre.instantiate_async(store).await.map_err(|e| self.trap(e))
     }
@@ -347,6 +399,10 @@ impl Guest {
         Error::Trap(format!("{}: {e:#}", self.name))
     }
 }
+
+/// The guest's `fetch` export: `func(req: request, sink: borrow<body-sink>)
+/// -> result<fetch-response, fetch-error>`.
+type FetchFunc<'a> = TypedFunc<(&'a Request, Resource<SinkSlot>), (Result<FetchResponse, FetchError>,)>;
 
 /// Kills an instance's connections when dropped armed.
 struct KillOnDrop(Option<Arc<Usage>>);
@@ -632,21 +688,21 @@ impl wit::HostStreamReader for HostState {
         let got = self.reader(&r)?.readexactly(n).await.map_err(to_wit);
         self.count_read(got)
     }
-    async fn at_eof(&mut self, r: Resource<StreamReader>) -> WResult<bool> {
+    fn at_eof(&mut self, r: Resource<StreamReader>) -> WResult<bool> {
         Ok(self.reader(&r)?.at_eof())
     }
-    async fn drop(&mut self, r: Resource<StreamReader>) -> WResult<()> {
+    fn drop(&mut self, r: Resource<StreamReader>) -> WResult<()> {
         self.table.delete(r)?;
         Ok(())
     }
 }
 
 impl wit::HostStreamWriter for HostState {
-    async fn write(&mut self, w: Resource<StreamWriter>, data: Vec<u8>) -> WResult<Result<(), wit::StreamError>> {
+    fn write(&mut self, w: Resource<StreamWriter>, data: Vec<u8>) -> WResult<Result<(), wit::StreamError>> {
         self.check_write(&w, data.len())?;
         Ok(self.writer(&w)?.write(&data).map_err(to_wit))
     }
-    async fn writelines(
+    fn writelines(
         &mut self,
         w: Resource<StreamWriter>,
         data: Vec<Vec<u8>>,
@@ -660,23 +716,23 @@ impl wit::HostStreamWriter for HostState {
     async fn drain(&mut self, w: Resource<StreamWriter>) -> WResult<Result<(), wit::StreamError>> {
         Ok(self.writer(&w)?.drain().await.map_err(to_wit))
     }
-    async fn can_write_eof(&mut self, w: Resource<StreamWriter>) -> WResult<bool> {
+    fn can_write_eof(&mut self, w: Resource<StreamWriter>) -> WResult<bool> {
         Ok(self.writer(&w)?.can_write_eof())
     }
-    async fn write_eof(&mut self, w: Resource<StreamWriter>) -> WResult<Result<(), wit::StreamError>> {
+    fn write_eof(&mut self, w: Resource<StreamWriter>) -> WResult<Result<(), wit::StreamError>> {
         Ok(self.writer(&w)?.write_eof().map_err(to_wit))
     }
-    async fn close(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
+    fn close(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
         self.writer(&w)?.close();
         Ok(())
     }
-    async fn is_closing(&mut self, w: Resource<StreamWriter>) -> WResult<bool> {
+    fn is_closing(&mut self, w: Resource<StreamWriter>) -> WResult<bool> {
         Ok(self.writer(&w)?.is_closing())
     }
     async fn wait_closed(&mut self, w: Resource<StreamWriter>) -> WResult<Result<(), wit::StreamError>> {
         Ok(self.writer(&w)?.wait_closed().await.map_err(to_wit))
     }
-    async fn get_extra_info(&mut self, w: Resource<StreamWriter>, name: String) -> WResult<Option<wit::ExtraInfo>> {
+    fn get_extra_info(&mut self, w: Resource<StreamWriter>, name: String) -> WResult<Option<wit::ExtraInfo>> {
         if name == "reused" {
             self.writer(&w)?;
             return Ok(Some(wit::ExtraInfo::Text(self.conns.is_reused(w.rep()).to_string())));
@@ -698,7 +754,7 @@ impl wit::HostStreamWriter for HostState {
             ExtraInfo::Text(t) => wit::ExtraInfo::Text(t),
         }))
     }
-    async fn drop(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
+    fn drop(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
         self.conns.forget(w.rep());
         // The slot stays with the socket: a closing connection still
         // counts as open until its flush is done.
@@ -713,18 +769,18 @@ impl bindings::wfetch::fetch::types::Host for HostState {}
 impl bindings::wfetch::fetch::sink::Host for HostState {}
 
 impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
-    async fn request_sent(&mut self, s: Resource<SinkSlot>, head: Vec<u8>) -> WResult<()> {
+    fn request_sent(&mut self, s: Resource<SinkSlot>, head: Vec<u8>) -> WResult<()> {
         self.usage
             .add_delivered(head.len(), &self.limits)
             .map_err(wasmtime::Error::new)?;
         self.table.get_mut(&s)?.0.request_sent(&head);
         Ok(())
     }
-    async fn response_head(&mut self, s: Resource<SinkSlot>, head: ResponseHead, raw: Vec<u8>) -> WResult<()> {
+    fn response_head(&mut self, s: Resource<SinkSlot>, head: ResponseHead, raw: Vec<u8>) -> WResult<()> {
         self.usage
             .add_delivered(raw.len(), &self.limits)
             .map_err(wasmtime::Error::new)?;
-        self.table.get_mut(&s)?.0.response_head(&head, &raw);
+        self.table.get_mut(&s)?.0.response_head(head, &raw);
         Ok(())
     }
     async fn write(&mut self, s: Resource<SinkSlot>, data: Vec<u8>) -> WResult<Result<(), String>> {
@@ -733,7 +789,7 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
             .map_err(wasmtime::Error::new)?;
         Ok(self.table.get_mut(&s)?.0.write(data).await)
     }
-    async fn trailers(&mut self, s: Resource<SinkSlot>, trailers: Vec<Header>) -> WResult<()> {
+    fn trailers(&mut self, s: Resource<SinkSlot>, trailers: Vec<Header>) -> WResult<()> {
         let n = trailers.iter().map(|t| t.name.len() + t.value.len()).sum();
         self.usage
             .add_delivered(n, &self.limits)
@@ -741,11 +797,11 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
         self.table.get_mut(&s)?.0.trailers(&trailers);
         Ok(())
     }
-    async fn progress(&mut self, s: Resource<SinkSlot>, received: u64, expected: Option<u64>) -> WResult<()> {
+    fn progress(&mut self, s: Resource<SinkSlot>, received: u64, expected: Option<u64>) -> WResult<()> {
         self.table.get_mut(&s)?.0.progress(received, expected);
         Ok(())
     }
-    async fn drop(&mut self, s: Resource<SinkSlot>) -> WResult<()> {
+    fn drop(&mut self, s: Resource<SinkSlot>) -> WResult<()> {
         self.table.delete(s)?;
         Ok(())
     }

@@ -331,8 +331,8 @@ struct ChannelSink {
 }
 
 impl Sink for ChannelSink {
-    fn response_head(&mut self, head: &ResponseHead, _raw: &[u8]) {
-        self.pending_head = Some(head.clone());
+    fn response_head(&mut self, head: ResponseHead, _raw: &[u8]) {
+        self.pending_head = Some(head);
     }
 
     fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {

@@ -14,7 +14,7 @@ pub trait Sink: Send {
     /// The exact request bytes about to be sent.
     fn request_sent(&mut self, _head: &[u8]) {}
     /// A response head (interim, redirect or final); `raw` is as received.
-    fn response_head(&mut self, _head: &ResponseHead, _raw: &[u8]) {}
+    fn response_head(&mut self, _head: ResponseHead, _raw: &[u8]) {}
     /// A piece of the body of the last head. An error stops the fetch.
     fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_>;
     /// Trailers after a chunked body.
@@ -41,8 +41,8 @@ impl Sink for MemorySink {
     fn request_sent(&mut self, head: &[u8]) {
         self.requests.push(head.to_vec());
     }
-    fn response_head(&mut self, head: &ResponseHead, _raw: &[u8]) {
-        self.heads.push(head.clone());
+    fn response_head(&mut self, head: ResponseHead, _raw: &[u8]) {
+        self.heads.push(head);
         self.body.clear();
     }
     fn write(&mut self, data: Vec<u8>) -> WriteFuture<'_> {

@@ -642,7 +642,7 @@ impl Sink for CliSink {
         st.pretransfer = Some(Instant::now());
     }
 
-    fn response_head(&mut self, head: &ResponseHead, raw: &[u8]) {
+    fn response_head(&mut self, head: ResponseHead, raw: &[u8]) {
         if self.verbose {
             verbose_lines("< ", raw);
         }
@@ -653,8 +653,8 @@ impl Sink for CliSink {
         st.heads += 1;
         st.size_header += raw.len() as u64;
         st.status = head.status;
-        st.version.clone_from(&head.version);
-        st.headers.clone_from(&head.headers);
+        st.version = head.version;
+        st.headers = head.headers;
         st.received = 0;
         if (300..400).contains(&head.status) {
             st.redirects += 1;
