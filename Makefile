@@ -5,7 +5,7 @@ URL ?= http://127.0.0.1:8080/
 ARGS ?=
 CARGO ?= cargo
 
-.PHONY: deps run build release test lint fmt bench bench-smoke soak soak-smoke fuzz-smoke clean
+.PHONY: deps run build release test lint fmt bench bench-cpu bench-smoke soak soak-smoke fuzz-smoke clean
 
 # The wasm32-wasip2 target (for the guests), nginx and curl (for the tests).
 deps:
@@ -56,11 +56,17 @@ fmt:
 bench: deps build
 	python3 bench/bench.py
 
+# User and system CPU of wfetch and curl over many small files (where the
+# small-file gap is; OTHER=path/to/wfetch adds a second build to compare).
+bench-cpu: deps build
+	python3 bench/cpu.py $(if $(OTHER),--other $(OTHER))
+
 # The same script on a tiny size with the debug binary: shows it works,
 # judges nothing (CI).
 bench-smoke:
 	$(CARGO) build
 	python3 bench/bench.py --size 8388608 --small 40 --repeat 1 --wfetch target/debug/wfetch
+	python3 bench/cpu.py --small 20 --runs 1 --wfetch target/debug/wfetch
 
 # 10,000 sequential + 1,000 concurrent fetches in one process.
 soak:

@@ -172,11 +172,7 @@ impl Runtime {
             .instance_pre()
             .component()
             .get_export_index(None, "wfetch:fetch/fetcher@0.1.0")
-            .and_then(|iface| {
-                pre.instance_pre()
-                    .component()
-                    .get_export_index(Some(&iface), "fetch")
-            })
+            .and_then(|iface| pre.instance_pre().component().get_export_index(Some(&iface), "fetch"))
             .ok_or_else(|| guest_error(name, "exports no wfetch:fetch/fetcher@0.1.0#fetch".into()))?;
         Ok(Guest {
             runtime: self.clone(),
@@ -702,11 +698,7 @@ impl wit::HostStreamWriter for HostState {
         self.check_write(&w, data.len())?;
         Ok(self.writer(&w)?.write(&data).map_err(to_wit))
     }
-    fn writelines(
-        &mut self,
-        w: Resource<StreamWriter>,
-        data: Vec<Vec<u8>>,
-    ) -> WResult<Result<(), wit::StreamError>> {
+    fn writelines(&mut self, w: Resource<StreamWriter>, data: Vec<Vec<u8>>) -> WResult<Result<(), wit::StreamError>> {
         self.check_write(&w, data.iter().map(Vec::len).sum())?;
         Ok(self
             .writer(&w)?
