@@ -746,6 +746,76 @@ async fn write_and_writelines_deliver_in_order() {
     assert_eq!(peer_read_exact(&mut t.peer, 19).await, b"one two three four\n");
 }
 
+// As asyncio's transport, a write to an idle plain-TCP writer tries the
+// socket at once. On a current-thread runtime the flushing task cannot run
+// before the test yields, so these see exactly what write() itself did.
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_to_an_idle_writer_goes_to_the_socket_at_once() {
+    let mut t = tcp(options()).await;
+    t.writer.write(b"GET / HTTP/1.1\r\n").unwrap();
+    t.writer.writelines([&b"Host: a\r\n"[..], b"\r\n"]).unwrap();
+    assert_eq!(t.writer.buffered(), 0, "nothing buffered: the socket took it");
+    assert_eq!(t.counters.written.load(Ordering::Relaxed), 27);
+    // Received without the writer's task ever running (a blocking read:
+    // this thread never yields to the runtime).
+    let peer = t.peer.into_std().unwrap();
+    peer.set_nonblocking(false).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = [0u8; 27];
+    std::io::Read::read_exact(&mut &peer, &mut got).unwrap();
+    assert_eq!(&got, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_the_socket_cannot_take_whole_is_buffered_in_order() {
+    let t = tcp_with(options(), Some(16 * 1024)).await;
+    let big: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    t.writer.write(&big).unwrap();
+    let direct = t.counters.written.load(Ordering::Relaxed) as usize;
+    let buffered = t.writer.buffered();
+    assert!(direct > 0, "the socket took nothing at once");
+    assert!(buffered > 0, "a peer that does not read took 4 MiB at once");
+    assert_eq!(direct + buffered, big.len());
+    // Buffered data exists: later writes queue behind it, never overtake.
+    t.writer.write(b"tail").unwrap();
+    assert_eq!(t.writer.buffered(), buffered + 4);
+    let mut peer = t.peer;
+    let receiver = tokio::spawn(async move { peer_read_to_end(&mut peer).await });
+    t.writer.close();
+    within("wait_closed", t.writer.wait_closed()).await.unwrap();
+    let got = receiver.await.unwrap();
+    assert_eq!(got.len(), big.len() + 4);
+    assert!(got[..big.len()] == big[..], "bytes were lost or reordered");
+    assert_eq!(&got[big.len()..], b"tail");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_direct_write_is_reported_by_the_calls_after_it() {
+    let t = tcp(options()).await;
+    t.writer.write(b"first").unwrap();
+    // The peer goes away with "first" unread: its kernel answers the next
+    // segment (or at once) with RST.
+    drop(t.peer);
+    // write() itself does not fail on I/O (asyncio reports the error on
+    // the next call): once the RST is in, one write meets it on the socket
+    // and the next one reports it.
+    let mut outcome = Ok(());
+    for _ in 0..100 {
+        outcome = t.writer.write(b"more");
+        if outcome.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(outcome, Err(StreamError::ConnectionReset(_))), "{outcome:?}");
+    let drained = within("drain", t.writer.drain()).await;
+    assert!(matches!(drained, Err(StreamError::ConnectionReset(_))), "{drained:?}");
+    t.writer.close();
+    let closed = within("wait_closed", t.writer.wait_closed()).await;
+    assert!(matches!(closed, Err(StreamError::ConnectionReset(_))), "{closed:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_mib_written_in_odd_pieces_arrive_intact() {
     let total = 10 * 1024 * 1024 + 5;

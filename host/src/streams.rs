@@ -707,11 +707,14 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 // Writer
 
 /// asyncio.StreamWriter over a socket: a buffer flushed by a background
-/// task, water marks, half-close and close.
+/// task, water marks, half-close and close. As asyncio's transport does,
+/// a write to an idle plain-TCP writer first tries the socket at once and
+/// buffers only what it does not take.
 pub struct StreamWriter {
     shared: Arc<WriterShared>,
     link: Arc<Link>,
     info: Arc<ConnInfo>,
+    counters: Arc<Counters>,
     can_write_eof: bool,
     high_water: usize,
     low_water: usize,
@@ -729,6 +732,9 @@ struct WriterShared {
 
 #[derive(Default)]
 struct WriterState {
+    /// The write half of the socket while the task is idle; the task takes
+    /// it out while it writes or closes.
+    io: Option<WriteIo>,
     /// Bytes accepted by write() and not yet taken by the task.
     queue: BytesMut,
     /// Bytes accepted and not yet written to the socket (queue + in flight).
@@ -756,11 +762,18 @@ impl StreamWriter {
         counters: Arc<Counters>,
     ) -> StreamWriter {
         let shared = Arc::new(WriterShared::default());
-        tokio::spawn(flush_task(io, shared.clone(), link.clone(), counters, opts.timeouts));
+        shared.lock().io = Some(io);
+        tokio::spawn(flush_task(
+            shared.clone(),
+            link.clone(),
+            counters.clone(),
+            opts.timeouts,
+        ));
         StreamWriter {
             shared,
             link,
             info,
+            counters,
             can_write_eof,
             high_water: opts.high_water,
             low_water: opts.high_water / 4,
@@ -806,9 +819,39 @@ impl StreamWriter {
         if st.eof_requested {
             return Err(StreamError::InvalidArgument("write after write-eof".into()));
         }
+        // Nothing buffered or in flight: the socket may take the bytes now
+        // (plain TCP only: a TLS write may leave records to flush).
+        let mut direct = self.can_write_eof && st.queue.is_empty() && st.pending == 0 && st.io.is_some();
         let before = st.queue.len();
+        let mut failed = None;
         for p in pieces {
-            st.queue.extend_from_slice(p);
+            let mut p = p;
+            while direct && !p.is_empty() {
+                let io = st.io.as_mut().expect("checked above");
+                match Pin::new(io).poll_write(&mut Context::from_waker(Waker::noop()), p) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                        p = &p[n..];
+                    }
+                    // Would block, or a zero write for the task to judge.
+                    Poll::Ready(Ok(_)) | Poll::Pending => direct = false,
+                    Poll::Ready(Err(e)) => {
+                        failed = Some(StreamError::from_io(&e));
+                        direct = false;
+                    }
+                }
+            }
+            if failed.is_none() {
+                st.queue.extend_from_slice(p);
+            }
+        }
+        if let Some(e) = failed {
+            // As when the task fails: the error is sticky, the write half
+            // goes, and the task ends (asyncio reports it on the next call).
+            drop(st);
+            fail(&self.shared, &self.link, e);
+            self.shared.wake_task.notify_one();
+            return Ok(());
         }
         let added = st.queue.len() - before;
         st.pending += added;
@@ -965,22 +1008,28 @@ impl Drop for DoneGuard {
 /// then performs a requested half-close or close. Every socket operation
 /// is bounded by the idle timeout and the total deadline, so a peer that
 /// never reads cannot keep this task (and the socket) alive forever.
-async fn flush_task(
-    mut io: WriteIo,
-    shared: Arc<WriterShared>,
-    link: Arc<Link>,
-    counters: Arc<Counters>,
-    timeouts: Timeouts,
-) {
+async fn flush_task(shared: Arc<WriterShared>, link: Arc<Link>, counters: Arc<Counters>, timeouts: Timeouts) {
     let _done = DoneGuard(shared.clone());
     let mut eof_sent = false;
     loop {
         let wake = shared.wake_task.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        let (chunk, eof, closing) = {
+        let (chunk, eof, closing, io) = {
             let mut st = shared.lock();
-            (st.queue.split().freeze(), st.eof_requested, st.closing)
+            let chunk = st.queue.split().freeze();
+            let (eof, closing) = (st.eof_requested, st.closing);
+            let work = !chunk.is_empty() || closing || (eof && !eof_sent);
+            (chunk, eof, closing, if work { st.io.take() } else { None })
+        };
+        let mut io = match io {
+            Some(io) => io,
+            // A direct write failed (fail() dropped the half): done.
+            None if shared.lock().done => return,
+            None => {
+                wake.await;
+                continue;
+            }
         };
         if !chunk.is_empty() {
             let mut pos = 0;
@@ -1008,6 +1057,7 @@ async fn flush_task(
                 Ok(Err(e)) => return fail(&shared, &link, StreamError::from_io(&e)),
                 Err(timeout) => return fail(&shared, &link, timeout),
             }
+            shared.lock().io = Some(io);
             continue; // more may have been queued meanwhile
         }
         if (eof || closing) && !eof_sent {
@@ -1031,23 +1081,26 @@ async fn flush_task(
             shared.progress.notify_waiters();
             return;
         }
+        shared.lock().io = Some(io);
         wake.await;
     }
 }
 
 /// The connection failed while writing: the error is sticky, the buffer
-/// is dropped (it can never be sent), and the write half is closed when
-/// the task returns. The reader keeps its own state: data already
+/// is dropped (it can never be sent), and the write half is closed (here
+/// if the task was idle, else when the task returns). The reader keeps its own state: data already
 /// received can still be read. A close() requested earlier closes the
 /// read half too.
 fn fail(shared: &WriterShared, link: &Link, err: StreamError) {
     let mut st = shared.lock();
     st.error = Some(err);
     st.done = true;
+    let io = st.io.take();
     st.queue.clear();
     st.pending = 0;
     let closing = st.closing;
     drop(st);
+    drop(io);
     if closing {
         link.close();
     }
