@@ -752,7 +752,7 @@ async fn write_and_writelines_deliver_in_order() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_write_to_an_idle_writer_goes_to_the_socket_at_once() {
-    let mut t = tcp(options()).await;
+    let t = tcp(options()).await;
     t.writer.write(b"GET / HTTP/1.1\r\n").unwrap();
     t.writer.writelines([&b"Host: a\r\n"[..], b"\r\n"]).unwrap();
     assert_eq!(t.writer.buffered(), 0, "nothing buffered: the socket took it");
