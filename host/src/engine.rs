@@ -601,7 +601,11 @@ impl wit::Host for HostState {
             .usage
             .begin_connection(&self.limits)
             .map_err(wasmtime::Error::new)?;
-        let (conn, resolved, connected) = crate::pool::timed(crate::net::connect(&self.net, &host, port, tls)).await;
+        // Boxed: the connect future (DNS, TCP, TLS handshake) is large, and
+        // this call's future is moved into a box on every call, also for the
+        // pooled connection above.
+        let connect = Box::pin(crate::net::connect(&self.net, &host, port, tls));
+        let (conn, resolved, connected) = crate::pool::timed(connect).await;
         let conn = match conn {
             Ok(c) => c,
             Err(e) => return Ok(Err(to_wit(e))),

@@ -142,14 +142,27 @@ impl Default for Timeouts {
 impl Timeouts {
     /// The instant an idle wait starting now must end, and what to call it
     /// when it does.
-    fn idle_deadline(&self) -> (Instant, String) {
+    fn idle_deadline(&self) -> (Instant, Expiry) {
         let idle = Instant::now() + self.idle;
         match self.deadline {
-            Some(d) if d < idle => (d, "total time limit reached".to_string()),
-            _ => (
-                idle,
-                format!("nothing moved for the idle timeout of {} ms", self.idle.as_millis()),
-            ),
+            Some(d) if d < idle => (d, Expiry::Total),
+            _ => (idle, Expiry::Idle(self.idle)),
+        }
+    }
+}
+
+/// Which bound ends a wait (formatted only if it does: every wait has one).
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    Total,
+    Idle(Duration),
+}
+
+impl std::fmt::Display for Expiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expiry::Total => f.write_str("total time limit reached"),
+            Expiry::Idle(d) => write!(f, "nothing moved for the idle timeout of {} ms", d.as_millis()),
         }
     }
 }
