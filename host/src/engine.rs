@@ -323,7 +323,7 @@ impl Guest {
         table.set_max_capacity(crate::limits::MAX_TABLE_ENTRIES);
         let state = HostState {
             table,
-            wasi: WasiCtx::builder().build(),
+            wasi: None,
             net,
             counters: Arc::new(Counters::default()),
             conns: crate::pool::ConnState::new(self.pool.clone()),
@@ -438,7 +438,9 @@ fn offline_net() -> Arc<NetConfig> {
 /// The data of one store: the guest's resources, WASI, and the network.
 pub struct HostState {
     table: ResourceTable,
-    wasi: WasiCtx,
+    /// WASI with nothing granted, made on the guest's first WASI call (a
+    /// fetch of the default guest makes none: no per-fetch set-up cost).
+    wasi: Option<WasiCtx>,
     net: Arc<NetConfig>,
     counters: Arc<Counters>,
     /// Kept-alive connections and this fetch's connection facts.
@@ -457,7 +459,7 @@ pub struct HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
             table: &mut self.table,
         }
     }
