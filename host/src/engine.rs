@@ -223,22 +223,23 @@ impl Guest {
         sink: Box<dyn Sink>,
         stats: Arc<crate::pool::FetchStats>,
     ) -> Result<FetchResponse, Error> {
-        let _slot = self.slot().await?;
+        let slot = self.slot().await?;
         let mut store = self.store(net)?;
         store.data_mut().conns.stats = stats;
         let usage = store.data().usage.clone();
+        let sink = store
+            .data_mut()
+            .table
+            .push(SinkSlot(sink))
+            .map_err(|e| Error::Trap(e.to_string()))?;
+        let sink_rep = sink.rep();
         // Kills the instance's connections unless the fetch ends normally
         // (also when the caller drops this future).
         let mut kill = KillOnDrop(Some(usage.clone()));
         let work = async {
             let fetch = self.instantiate_fetch(&mut store).await?;
-            let slot = store
-                .data_mut()
-                .table
-                .push(SinkSlot(sink))
-                .map_err(|e| Error::Trap(e.to_string()))?;
             fetch
-                .call_async(&mut store, (req, Resource::new_borrow(slot.rep())))
+                .call_async(&mut store, (req, Resource::new_borrow(sink_rep)))
                 .await
                 .map(|(r,)| r)
                 .map_err(|e| self.trap(e))
@@ -274,6 +275,19 @@ impl Guest {
         if matches!(result, Ok(_) | Err(Error::Fetch(_))) {
             kill.0 = None;
         }
+        drop(kill);
+        // The sink goes now (it may hold the caller's output). Tearing the
+        // instance down (resetting its memory) is left to a task: it runs
+        // when the caller next waits, which for a caller fetching in a
+        // loop is after its next request is on the wire (writes to an idle
+        // connection go out at once), so the reset overlaps the server's
+        // work instead of delaying the request. The slot is freed only once
+        // the instance is gone, so no instance ever sees another's memory.
+        drop(store.data_mut().table.delete(sink));
+        tokio::spawn(async move {
+            drop(store);
+            drop(slot);
+        });
         result
     }
 
