@@ -786,6 +786,44 @@ fn a_connection_reused_from_the_pool_counts_against_the_limits() {
 /// visible to the next, although instance slots and their memory pages
 /// are reused (pooling allocator, pages reset after each fetch).
 #[tokio::test(flavor = "current_thread")]
+async fn the_instance_made_ahead_for_the_next_fetch_starts_clean() {
+    // One guest (with its own spare slot) and one network configuration:
+    // each fetch after the first runs in the instance made ahead while the
+    // one before it finished. It must be as clean as any fresh instance.
+    let guest = guests().0.clone().with_limits(test_limits()).with_own_pool();
+    let net = net(Policy::allow_all());
+    let mut reports = Vec::new();
+    for i in 0..4 {
+        let sink = SharedSink::default();
+        let r = guest
+            .fetch(net.clone(), &request("hostile://remember"), Box::new(sink))
+            .await;
+        reports.push(r.expect("remember succeeds").head.reason);
+        for _ in 0..1000 {
+            if guest.spare_ready() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(guest.spare_ready(), "no instance was made ahead after fetch {i}");
+    }
+    // Another configuration does not take it (a new one is made).
+    let other = net_resolving(Policy::allow_all(), HashMap::new());
+    let r = guest
+        .fetch(other, &request("hostile://remember"), Box::new(SharedSink::default()))
+        .await;
+    reports.push(r.expect("remember succeeds").head.reason);
+    let first = &reports[0];
+    assert!(
+        first.starts_with("calls=0 deep=0 pages="),
+        "a fresh instance starts clean: {first}"
+    );
+    for r in &reports {
+        assert_eq!(r, first, "every fetch starts from the same memory: {reports:?}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn no_fetch_sees_what_an_earlier_one_left_in_memory() {
     let mut reports = Vec::new();
     for _ in 0..4 {

@@ -180,6 +180,7 @@ impl Runtime {
             fetch_export,
             name: name.to_string(),
             pool: Arc::default(),
+            spare: Arc::default(),
             limits: Limits::default(),
         })
     }
@@ -204,6 +205,9 @@ pub struct Guest {
     name: String,
     /// Kept-alive connections released by this guest's fetches.
     pool: Arc<crate::pool::Pool>,
+    /// A fresh instance made for the next fetch while this one waits on
+    /// the network.
+    spare: Arc<SpareSlot>,
     /// The sandbox limits of each fetch.
     limits: Limits,
 }
@@ -223,8 +227,11 @@ impl Guest {
         sink: Box<dyn Sink>,
         stats: Arc<crate::pool::FetchStats>,
     ) -> Result<FetchResponse, Error> {
-        let slot = self.slot().await?;
-        let mut store = self.store(net)?;
+        let (slot, mut store, ready) = match self.spare.take(&net, &self.limits) {
+            Some(spare) => (spare.slot, spare.store, Some(spare.func)),
+            None => (self.slot().await?, self.store(net.clone())?, None),
+        };
+        self.prepare_spare(net);
         store.data_mut().conns.stats = stats;
         let usage = store.data().usage.clone();
         let sink = store
@@ -237,7 +244,13 @@ impl Guest {
         // (also when the caller drops this future).
         let mut kill = KillOnDrop(Some(usage.clone()));
         let work = async {
-            let fetch = self.instantiate_fetch(&mut store).await?;
+            let func = match ready {
+                Some(func) => func,
+                None => self.instantiate_fetch(&mut store).await?,
+            };
+            // SAFETY: `func` is the `fetch` export of an instance of the
+            // component behind `self.pre` (see `instantiate_fetch`).
+            let fetch = unsafe { FetchFunc::new_unchecked(func) };
             fetch
                 .call_async(&mut store, (req, Resource::new_borrow(sink_rep)))
                 .await
@@ -296,6 +309,7 @@ impl Guest {
     pub fn with_own_pool(&self) -> Guest {
         Guest {
             pool: Arc::default(),
+            spare: Arc::default(),
             ..self.clone()
         }
     }
@@ -368,24 +382,63 @@ impl Guest {
 
     /// A fresh instance's `fetch`, without the per-instance type check of
     /// every export that [`bindings::FetchGuestPre::instantiate_async`] does.
-    async fn instantiate_fetch<'a>(&self, store: &mut Store<HostState>) -> Result<FetchFunc<'a>, Error> {
+    /// Make a fresh instance for the next fetch in a task, unless one is
+    /// ready or being made. The task runs when the caller next waits (on
+    /// the network, for a fetch), so the work is off the path between one
+    /// response and the next request. It never waits for an instance slot:
+    /// when all are busy there is no spare.
+    fn prepare_spare(&self, net: Arc<NetConfig>) {
+        if self.spare.making.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let guest = self.clone();
+        tokio::spawn(async move {
+            let made = async {
+                let slot = guest.runtime.slots.clone().try_acquire_owned().ok()?;
+                let mut store = guest.store(net.clone()).ok()?;
+                let func = guest.instantiate_fetch(&mut store).await.ok()?;
+                Some(Spare {
+                    net,
+                    limits: guest.limits.clone(),
+                    store,
+                    func,
+                    slot,
+                })
+            }
+            .await;
+            let mut ready = lock_spare(&guest.spare.ready);
+            if ready.is_none() {
+                *ready = made;
+            }
+            drop(ready);
+            guest.spare.making.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
+    /// A fresh instance's `fetch` export. Its type was checked when the
+    /// guest was loaded (FetchGuestPre::new); the caller makes the typed
+    /// function with [`FetchFunc::new_unchecked`].
+    async fn instantiate_fetch(&self, store: &mut Store<HostState>) -> Result<wasmtime::component::Func, Error> {
         let instance = self
             .pre
             .instance_pre()
             .instantiate_async(&mut *store)
             .await
             .map_err(|e| self.trap(e))?;
-        let func = instance
+        instance
             .get_func(&mut *store, self.fetch_export)
-            .ok_or_else(|| Error::Trap(format!("{}: no fetch export", self.name)))?;
-        // SAFETY: `fetch_export` indexes the `fetch` export of the component
-        // behind `self.pre`, whose signature FetchGuestPre::new checked
-        // against this very type when the guest was loaded.
-        Ok(unsafe { FetchFunc::new_unchecked(func) })
+            .ok_or_else(|| Error::Trap(format!("{}: no fetch export", self.name)))
     }
 
     async fn instantiate(&self, store: &mut Store<HostState>) -> Result<bindings::FetchGuest, Error> {
         self.pre.instantiate_async(store).await.map_err(|e| self.trap(e))
+    }
+
+    /// Whether a fresh instance is ready for the next fetch (made in a task
+    /// while the last fetch waited; used only by a fetch with the same
+    /// network configuration and limits).
+    pub fn spare_ready(&self) -> bool {
+        lock_spare(&self.spare.ready).is_some()
     }
 
     /// How many kept-alive connections this guest's pool holds now.
@@ -408,6 +461,37 @@ impl Guest {
         }
         Error::Trap(format!("{}: {e:#}", self.name))
     }
+}
+
+/// A fresh, never used instance, ready for a fetch with this network
+/// configuration and these limits (see [`Guest::prepare_spare`]).
+struct Spare {
+    net: Arc<NetConfig>,
+    limits: Limits,
+    store: Store<HostState>,
+    func: wasmtime::component::Func,
+    slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Where a guest keeps its spare instance.
+#[derive(Default)]
+struct SpareSlot {
+    ready: std::sync::Mutex<Option<Spare>>,
+    /// A task is making one.
+    making: std::sync::atomic::AtomicBool,
+}
+
+impl SpareSlot {
+    /// The spare, if it was made for this configuration (else it is
+    /// dropped: a configuration change is rare).
+    fn take(&self, net: &Arc<NetConfig>, limits: &Limits) -> Option<Spare> {
+        let spare = lock_spare(&self.ready).take()?;
+        (Arc::ptr_eq(&spare.net, net) && spare.limits == *limits).then_some(spare)
+    }
+}
+
+fn lock_spare(m: &std::sync::Mutex<Option<Spare>>) -> std::sync::MutexGuard<'_, Option<Spare>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The guest's `fetch` export: `func(req: request, sink: borrow<body-sink>)
