@@ -786,6 +786,42 @@ fn a_connection_reused_from_the_pool_counts_against_the_limits() {
 /// visible to the next, although instance slots and their memory pages
 /// are reused (pooling allocator, pages reset after each fetch).
 #[tokio::test(flavor = "current_thread")]
+async fn instances_made_ahead_never_take_the_last_slots() {
+    // Each guest (own spare slot) keeps one instance made ahead. With more
+    // guests than instance slots, spares must still leave slots for
+    // fetches: every fetch gets one, and at least SPARE_HEADROOM are never
+    // held by spares (without that, spares filled all slots but the one
+    // the fetches took turns on).
+    // A runtime of its own: its instance slots are not shared with the
+    // other tests.
+    let runtime = Arc::new(Runtime::new().expect("runtime"));
+    let wasm = std::fs::read(HOSTILE).expect("read the hostile guest");
+    let hostile = runtime.load("hostile", &wasm).expect("load the hostile guest");
+    let net = net(Policy::allow_all());
+    let mut guests_with_spares = Vec::new();
+    for i in 0..(wfetch::engine::MAX_INSTANCES + 8) {
+        let guest = hostile.clone().with_limits(test_limits()).with_own_pool();
+        let req = request("hostile://remember");
+        let fetch = guest.fetch(net.clone(), &req, Box::new(SharedSink::default()));
+        let r = tokio::time::timeout(Duration::from_secs(10), fetch)
+            .await
+            .unwrap_or_else(|_| panic!("fetch {i} waited for a slot that spares hold"));
+        r.expect("remember succeeds");
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        guests_with_spares.push(guest);
+    }
+    let spares = guests_with_spares.iter().filter(|g| g.spare_ready()).count();
+    assert!(spares > 0, "no spares were made at all");
+    let most = wfetch::engine::MAX_INSTANCES as usize - wfetch::engine::SPARE_HEADROOM;
+    assert!(
+        spares <= most,
+        "{spares} spares hold instance slots (at most {most} may): fetches would run one at a time"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn the_instance_made_ahead_for_the_next_fetch_starts_clean() {
     // One guest (with its own spare slot) and one network configuration:
     // each fetch after the first runs in the instance made ahead while the

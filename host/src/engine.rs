@@ -65,6 +65,11 @@ pub static DEFAULT_GUEST: &[u8] = include_bytes!(env!("WFETCH_DEFAULT_GUEST"));
 /// beyond this number wait for a free slot rather than fail.
 pub const MAX_INSTANCES: u32 = 64;
 
+/// Instance slots a spare (an instance made ahead for a guest's next
+/// fetch) never takes: each guest holds at most one spare, and these keep
+/// fetches moving even when many guests each hold one.
+pub const SPARE_HEADROOM: usize = (MAX_INSTANCES / 8) as usize;
+
 /// How much of a slot's linear memory stays mapped between fetches, with
 /// and without the `PAGEMAP_SCAN` ioctl (Linux 6.7+). With it, wasmtime
 /// restores only the pages a fetch dirtied in that range, so the next
@@ -386,7 +391,7 @@ impl Guest {
     /// ready or being made. The task runs when the caller next waits (on
     /// the network, for a fetch), so the work is off the path between one
     /// response and the next request. It never waits for an instance slot:
-    /// when all are busy there is no spare.
+    /// when few are free there is no spare (see [`SPARE_HEADROOM`]).
     fn prepare_spare(&self, net: Arc<NetConfig>) {
         if self.spare.making.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
@@ -394,6 +399,9 @@ impl Guest {
         let guest = self.clone();
         tokio::spawn(async move {
             let made = async {
+                if guest.runtime.slots.available_permits() <= SPARE_HEADROOM {
+                    return None;
+                }
                 let slot = guest.runtime.slots.clone().try_acquire_owned().ok()?;
                 let mut store = guest.store(net.clone()).ok()?;
                 let func = guest.instantiate_fetch(&mut store).await.ok()?;
