@@ -781,10 +781,19 @@ fn a_connection_reused_from_the_pool_counts_against_the_limits() {
     );
 }
 
-/// Every fetch runs in a fresh instance: nothing an earlier fetch wrote
-/// (a static, a page 2 MiB deep in a static buffer, memory it grew) is
-/// visible to the next, although instance slots and their memory pages
-/// are reused (pooling allocator, pages reset after each fetch).
+/// The `hostile://remember` reports of several fetches: the first from a
+/// clean instance, and every other one the same.
+fn assert_all_start_clean(reports: &[String]) {
+    let first = &reports[0];
+    assert!(
+        first.starts_with("calls=0 deep=0 pages="),
+        "a fresh instance starts clean: {first}"
+    );
+    for r in reports {
+        assert_eq!(r, first, "every fetch starts from the same memory: {reports:?}");
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn instances_made_ahead_never_take_the_last_slots() {
     // Each guest (own spare slot) keeps one instance made ahead. With more
@@ -849,16 +858,13 @@ async fn the_instance_made_ahead_for_the_next_fetch_starts_clean() {
         .fetch(other, &request("hostile://remember"), Box::new(SharedSink::default()))
         .await;
     reports.push(r.expect("remember succeeds").head.reason);
-    let first = &reports[0];
-    assert!(
-        first.starts_with("calls=0 deep=0 pages="),
-        "a fresh instance starts clean: {first}"
-    );
-    for r in &reports {
-        assert_eq!(r, first, "every fetch starts from the same memory: {reports:?}");
-    }
+    assert_all_start_clean(&reports);
 }
 
+/// Every fetch runs in a fresh instance: nothing an earlier fetch wrote
+/// (a static, a page 2 MiB deep in a static buffer, memory it grew) is
+/// visible to the next, although instance slots and their memory pages
+/// are reused (pooling allocator, pages reset after each fetch).
 #[tokio::test(flavor = "current_thread")]
 async fn no_fetch_sees_what_an_earlier_one_left_in_memory() {
     let mut reports = Vec::new();
@@ -873,12 +879,5 @@ async fn no_fetch_sees_what_an_earlier_one_left_in_memory() {
     );
     reports.push(a.expect("remember succeeds").head.reason);
     reports.push(b.expect("remember succeeds").head.reason);
-    let first = &reports[0];
-    assert!(
-        first.starts_with("calls=0 deep=0 pages="),
-        "a fresh instance starts clean: {first}"
-    );
-    for r in &reports {
-        assert_eq!(r, first, "every fetch starts from the same memory: {reports:?}");
-    }
+    assert_all_start_clean(&reports);
 }

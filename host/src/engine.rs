@@ -385,8 +385,6 @@ impl Guest {
             .map_err(|_| Error::Engine("instance slots closed".into()))
     }
 
-    /// A fresh instance's `fetch`, without the per-instance type check of
-    /// every export that [`bindings::FetchGuestPre::instantiate_async`] does.
     /// Make a fresh instance for the next fetch in a task, unless one is
     /// ready or being made. The task runs when the caller next waits (on
     /// the network, for a fetch), so the work is off the path between one
@@ -423,9 +421,11 @@ impl Guest {
         });
     }
 
-    /// A fresh instance's `fetch` export. Its type was checked when the
-    /// guest was loaded (FetchGuestPre::new); the caller makes the typed
-    /// function with [`FetchFunc::new_unchecked`].
+    /// A fresh instance's `fetch` export, without the per-instance type
+    /// check of every export that [`bindings::FetchGuestPre::instantiate_async`]
+    /// does: its type was checked when the guest was loaded
+    /// (FetchGuestPre::new); the caller makes the typed function with
+    /// [`FetchFunc::new_unchecked`].
     async fn instantiate_fetch(&self, store: &mut Store<HostState>) -> Result<wasmtime::component::Func, Error> {
         let instance = self
             .pre

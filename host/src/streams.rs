@@ -1101,9 +1101,9 @@ async fn flush_task(shared: Arc<WriterShared>, link: Arc<Link>, counters: Arc<Co
 
 /// The connection failed while writing: the error is sticky, the buffer
 /// is dropped (it can never be sent), and the write half is closed (here
-/// if the task was idle, else when the task returns). The reader keeps its own state: data already
-/// received can still be read. A close() requested earlier closes the
-/// read half too.
+/// if the task was idle, else when the task returns). The reader keeps its
+/// own state: data already received can still be read. A close()
+/// requested earlier closes the read half too.
 fn fail(shared: &WriterShared, link: &Link, err: StreamError) {
     let mut st = shared.lock();
     st.error = Some(err);
