@@ -8,7 +8,8 @@ one call, sequentially and with -Z --parallel-max 50, alternating the tools
 --runs times, and prints the median wall time, user CPU and total CPU of
 each (getrusage of the child). On loopback nginx shares the client's
 cores, so CPU, not wall time, shows which client does more work. With
---other, a second wfetch binary joins the rotation (an A/B of two builds).
+--other, a second wfetch binary joins the rotation (an A/B of two builds)
+and the median of the paired ratios other / wfetch is printed.
 Asserts nothing.
 """
 import argparse
@@ -66,6 +67,11 @@ def main():
             for name, rs in got.items():
                 med = [statistics.median(x[i] for x in rs) * 1000 for i in range(3)]
                 print(f"{label:<24} {name:<8} {med[0]:8.1f} {med[1]:8.1f} {med[2]:8.1f}")
+            if "other" in got:
+                # Runs taken side by side compared pairwise: a drift in the
+                # machine's load cancels out of each ratio.
+                pair = [statistics.median(o[i] / max(w[i], 1e-9) for w, o in zip(got["wfetch"], got["other"])) for i in (0, 2)]
+                print(f"{label:<24} other / wfetch, median of paired ratios: wall {pair[0]:.3f}, CPU {pair[1]:.3f}")
     finally:
         proc.terminate()
         proc.wait()
