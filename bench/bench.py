@@ -8,6 +8,7 @@ with openssl), then measures and prints one table:
   1. a big file over HTTP and HTTPS, to /dev/null and to a file: MB/s
   2. warm start: one small fetch as a whole process, guest cached: ms
   3. N small files in one call, sequential and with -Z --parallel-max 50
+     (median of 5 x --repeat alternating runs)
   4. N concurrent fetches in one process (-Z): peak RSS
 It asserts nothing: figures are printed, never judged (CI runs it tiny).
 """
@@ -160,7 +161,10 @@ def main():
             for u in urls:
                 wcmd += ["-o", "/dev/null", u]
                 ccmd += ["-o", "/dev/null", u]
-            w, c = side_by_side(wcmd, ccmd, max(1, a.repeat), env, min)
+            # A run takes a tenth of a second and swings with the machine's
+            # load: the median of many alternating runs is steadier than
+            # the best of a few.
+            w, c = side_by_side(wcmd, ccmd, max(1, a.repeat * 5), env, statistics.median)
             rows.append((f"{a.small} small files, {label}", f"{a.small / w:.0f} req/s", f"{a.small / c:.0f} req/s",
                          f"{(a.small / w) / (a.small / c):.2f}x"))
         wcmd = W + ["-Z", "--parallel-max", str(a.small)]
