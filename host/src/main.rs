@@ -2,9 +2,10 @@
 //! `wfetch inspect FILE.wasm` describes a guest component instead.
 
 // mimalloc instead of glibc's malloc: a fetch allocates and frees many
-// small blocks on two threads with -Z, where glibc's per-thread arenas
-// grew and trimmed page by page (page faults, mprotect, consolidation):
-// -8 % CPU and wall time for 1,000 small files with -Z (bench/RESULTS.md).
+// small blocks on two threads with -Z, where glibc grew the second
+// thread's arena a page at a time (an mprotect each) and spent a tenth of
+// the run in its bookkeeping: -10 % wall time and -13 % CPU for 1,000
+// small files with -Z (bench/RESULTS.md).
 // Without transparent huge pages (`no_thp`): with them the arenas' RSS
 // rose past the 64 MiB target for 1,000 concurrent fetches. The library
 // leaves the choice of allocator to the program that embeds it.
