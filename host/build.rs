@@ -6,6 +6,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 /// Guest crates (package name, output file stem). The first is the default
 /// guest, embedded in the binary; the others are for tests and examples.
 const GUESTS: &[(&str, &str)] = &[
@@ -87,6 +89,11 @@ fn main() {
         println!("cargo:rustc-env={var}={}", wasm.display());
         if i == 0 {
             println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST={}", wasm.display());
+            // The cache key of the embedded guest, so that no run hashes it
+            // again (half a megabyte of SHA-256 on every start).
+            let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read {}: {e}", wasm.display()));
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST_SHA256={digest}");
         }
         rerun_from_dep_info(&out_dir.join(format!("{stem}.d")));
     }

@@ -1,13 +1,17 @@
 //! The precompiled-component cache: native code for a guest, keyed by the
 //! wasm's hash and the engine's configuration, checked before it is used.
 //!
-//! An entry is `MAGIC | sha256(code) | code`, where `code` is
-//! `Engine::precompile_component`'s output. Loading verifies the checksum
-//! before handing the bytes to `Component::deserialize` (which trusts its
-//! input), so a truncated or corrupted file is detected and rebuilt. The
-//! key covers the wasm bytes, wasmtime's compatibility hash (version,
-//! target, settings) and this crate's version, so a stale entry is never
-//! found for a different engine.
+//! An entry is `MAGIC | len(code) | crc32(code) | code`, where `code` is
+//! `Engine::precompile_component`'s output. Loading checks the length and
+//! the checksum before handing the bytes to `Component::deserialize`
+//! (which trusts its input), so a truncated or damaged file is detected
+//! and rebuilt. (The checksum guards against accidents, not against
+//! someone who can write the cache directory: such a user can already
+//! change anything the wfetch user runs.) The key is the SHA-256 of the
+//! wasm bytes, wasmtime's compatibility hash (version, target, settings)
+//! and this crate's version, so a stale entry is never found for a
+//! different engine; the embedded guest's SHA-256 is computed at build
+//! time.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -16,7 +20,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-const MAGIC: &[u8; 8] = b"WFCACHE1";
+const MAGIC: &[u8; 8] = b"WFCACHE2";
+
+/// Bytes between the magic and the code: its length and CRC-32, both
+/// little-endian.
+const HEADER: usize = 8 + 4;
 
 /// Where entries live, from the environment: `$WFETCH_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/wfetch`, else `$HOME/.cache/wfetch`.
@@ -45,13 +53,19 @@ pub enum Outcome {
     Uncached,
 }
 
-/// The cache file for `wasm` under `dir`.
-pub fn entry_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
+/// The SHA-256 of a guest's wasm bytes: the part of its cache key that
+/// names the guest.
+pub fn digest(wasm: &[u8]) -> [u8; 32] {
+    Sha256::digest(wasm).into()
+}
+
+/// The cache file under `dir` for the wasm whose [`digest`] is `wasm_digest`.
+pub fn entry_path(engine: &Engine, dir: &Path, wasm_digest: &[u8; 32]) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let engine_key = h.finish();
     let mut sha = Sha256::new();
-    sha.update(wasm);
+    sha.update(wasm_digest);
     sha.update(engine_key.to_le_bytes());
     sha.update(env!("CARGO_PKG_VERSION").as_bytes());
     let key = hex(&sha.finalize()[..16]);
@@ -62,9 +76,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Load `wasm` through the cache in `dir`, compiling and storing on a miss.
-pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Component, Outcome)> {
-    let path = entry_path(engine, dir, wasm);
+/// Load `wasm` (whose [`digest`] is `wasm_digest`) through the cache in
+/// `dir`, compiling and storing on a miss.
+pub fn load(
+    engine: &Engine,
+    dir: &Path,
+    wasm: &[u8],
+    wasm_digest: &[u8; 32],
+) -> wasmtime::Result<(Component, Outcome)> {
+    let path = entry_path(engine, dir, wasm_digest);
     let mut found_bad = false;
     if let Ok(bytes) = std::fs::read(&path) {
         match verified_code(&bytes) {
@@ -101,14 +121,16 @@ pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Compo
     Ok((component, outcome))
 }
 
-/// The code of an entry whose checksum holds.
+/// The code of an entry whose length and checksum hold.
 fn verified_code(bytes: &[u8]) -> Option<&[u8]> {
     let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    if rest.len() < 32 {
+    if rest.len() < HEADER {
         return None;
     }
-    let (sum, code) = rest.split_at(32);
-    (Sha256::digest(code).as_slice() == sum).then_some(code)
+    let (header, code) = rest.split_at(HEADER);
+    let len = u64::from_le_bytes(header[..8].try_into().ok()?);
+    let sum = u32::from_le_bytes(header[8..].try_into().ok()?);
+    (len == code.len() as u64 && crc32fast::hash(code) == sum).then_some(code)
 }
 
 /// Write an entry atomically (temp file + rename), so readers never see a
@@ -121,9 +143,10 @@ fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
         std::process::id()
     ));
-    let mut data = Vec::with_capacity(MAGIC.len() + 32 + code.len());
+    let mut data = Vec::with_capacity(MAGIC.len() + HEADER + code.len());
     data.extend_from_slice(MAGIC);
-    data.extend_from_slice(&Sha256::digest(code));
+    data.extend_from_slice(&(code.len() as u64).to_le_bytes());
+    data.extend_from_slice(&crc32fast::hash(code).to_le_bytes());
     data.extend_from_slice(code);
     std::fs::write(&tmp, &data)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
