@@ -89,11 +89,12 @@ fn main() {
         println!("cargo:rustc-env={var}={}", wasm.display());
         if i == 0 {
             println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST={}", wasm.display());
-            // The cache key of the embedded guest, so that no run hashes it
-            // again (half a megabyte of SHA-256 on every start).
+            // The embedded guest's SHA-256 (its cache key), so that no run
+            // hashes half a megabyte again: cache.rs includes these bytes.
             let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read {}: {e}", wasm.display()));
-            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-            println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST_SHA256={digest}");
+            let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("default-guest.sha256");
+            std::fs::write(&out, Sha256::digest(&bytes))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
         }
         rerun_from_dep_info(&out_dir.join(format!("{stem}.d")));
     }

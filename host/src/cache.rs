@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+use crate::engine::DEFAULT_GUEST;
+
 const MAGIC: &[u8; 8] = b"WFCACHE2";
 
 /// Bytes between the magic and the code: its length and CRC-32, both
@@ -53,19 +55,26 @@ pub enum Outcome {
     Uncached,
 }
 
+/// The SHA-256 of [`DEFAULT_GUEST`], computed by build.rs.
+const DEFAULT_GUEST_SHA256: &[u8; 32] = include_bytes!(concat!(env!("OUT_DIR"), "/default-guest.sha256"));
+
 /// The SHA-256 of a guest's wasm bytes: the part of its cache key that
-/// names the guest.
-pub fn digest(wasm: &[u8]) -> [u8; 32] {
+/// names the guest. The embedded guest's was computed when it was built,
+/// so a start does not hash half a megabyte.
+fn digest(wasm: &[u8]) -> [u8; 32] {
+    if std::ptr::eq(wasm, DEFAULT_GUEST) {
+        return *DEFAULT_GUEST_SHA256;
+    }
     Sha256::digest(wasm).into()
 }
 
-/// The cache file under `dir` for the wasm whose [`digest`] is `wasm_digest`.
-pub fn entry_path(engine: &Engine, dir: &Path, wasm_digest: &[u8; 32]) -> PathBuf {
+/// The cache file for `wasm` under `dir`.
+pub fn entry_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let engine_key = h.finish();
     let mut sha = Sha256::new();
-    sha.update(wasm_digest);
+    sha.update(digest(wasm));
     sha.update(engine_key.to_le_bytes());
     sha.update(env!("CARGO_PKG_VERSION").as_bytes());
     let key = hex(&sha.finalize()[..16]);
@@ -76,15 +85,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Load `wasm` (whose [`digest`] is `wasm_digest`) through the cache in
-/// `dir`, compiling and storing on a miss.
-pub fn load(
-    engine: &Engine,
-    dir: &Path,
-    wasm: &[u8],
-    wasm_digest: &[u8; 32],
-) -> wasmtime::Result<(Component, Outcome)> {
-    let path = entry_path(engine, dir, wasm_digest);
+/// Load `wasm` through the cache in `dir`, compiling and storing on a miss.
+pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Component, Outcome)> {
+    let path = entry_path(engine, dir, wasm);
     let mut found_bad = false;
     if let Ok(bytes) = std::fs::read(&path) {
         match verified_code(&bytes) {
@@ -152,4 +155,16 @@ fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_guests_digest_is_its_sha256() {
+        // The build-time shortcut against hashing the bytes now.
+        let hashed: [u8; 32] = Sha256::digest(DEFAULT_GUEST).into();
+        assert_eq!(digest(DEFAULT_GUEST), hashed);
+    }
 }

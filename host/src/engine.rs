@@ -59,17 +59,6 @@ pub struct SinkSlot(Box<dyn Sink>);
 /// The embedded default guest (guest/http), built by build.rs.
 pub static DEFAULT_GUEST: &[u8] = include_bytes!(env!("WFETCH_DEFAULT_GUEST"));
 
-/// The SHA-256 of [`DEFAULT_GUEST`] ([`crate::cache::digest`]), computed by
-/// build.rs so that starting does not hash half a megabyte.
-fn default_guest_digest() -> [u8; 32] {
-    let hex = env!("WFETCH_DEFAULT_GUEST_SHA256").as_bytes();
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        _ => c - b'a' + 10,
-    };
-    std::array::from_fn(|i| nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]))
-}
-
 /// Guest instances that may exist at once in one process. The pooling
 /// allocator keeps a slot (linear memory, tables, fiber stack) ready for
 /// each, so starting a fetch maps and faults in no new memory; fetches
@@ -159,12 +148,7 @@ impl Runtime {
         wasm: &[u8],
         dir: &std::path::Path,
     ) -> Result<(Guest, crate::cache::Outcome), Error> {
-        // The embedded guest's digest was computed when it was built.
-        let digest = match std::ptr::eq(wasm, DEFAULT_GUEST) {
-            true => default_guest_digest(),
-            false => crate::cache::digest(wasm),
-        };
-        let (component, outcome) = crate::cache::load(&self.engine, dir, wasm, &digest)
+        let (component, outcome) = crate::cache::load(&self.engine, dir, wasm)
             .map_err(|e| guest_error(name, format!("not a valid component: {e:#}")))?;
         tracing::debug!("guest {name}: cache {outcome:?}");
         Ok((self.prepare(name, component)?, outcome))
@@ -924,15 +908,5 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
     fn drop(&mut self, s: Resource<SinkSlot>) -> WResult<()> {
         self.table.delete(s)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_build_time_digest_is_the_embedded_guests_sha256() {
-        assert_eq!(default_guest_digest(), crate::cache::digest(DEFAULT_GUEST));
     }
 }

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,15 +146,15 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host, Error> {
         let runtime = Arc::new(Runtime::new()?);
         let (name, wasm) = match self.guest {
-            GuestSource::Embedded => ("embedded wfetch-guest-http".to_string(), DEFAULT_GUEST.to_vec()),
-            GuestSource::Bytes(name, wasm) => (name, wasm),
+            GuestSource::Embedded => ("embedded wfetch-guest-http".to_string(), Cow::Borrowed(DEFAULT_GUEST)),
+            GuestSource::Bytes(name, wasm) => (name, Cow::Owned(wasm)),
             GuestSource::Path(path) => {
                 let name = path.display().to_string();
                 let wasm = std::fs::read(&path).map_err(|e| Error::Guest {
                     name: name.clone(),
                     why: format!("cannot read: {e}"),
                 })?;
-                (name, wasm)
+                (name, Cow::Owned(wasm))
             }
         };
         let guest = match &self.cache_dir {
