@@ -406,6 +406,29 @@ async fn default_limit_is_64_kib() {
     assert_eq!(t.reader.readline().await, ok(b"next\n"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_read_in_pieces_keep_the_buffer_at_one_chunk() {
+    // A head and its body arrive together; the head is taken with
+    // readuntil, the body with read(n). Taking the body must not grow the
+    // buffer (it used to double on each connection's first reply, copying
+    // it: memory and page faults for every kept-alive connection).
+    let mut t = tcp(options()).await;
+    for i in 0..3 {
+        let body = format!("reply {i}");
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        send(&mut t.peer, reply.as_bytes()).await;
+        settle().await;
+        let head = t.reader.readuntil(&[b"\r\n\r\n".to_vec()]).await.expect("the head");
+        assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert_eq!(t.reader.read(body.len() as i64).await, ok(body.as_bytes()));
+        assert!(
+            t.reader.capacity() <= 64 * 1024,
+            "reply {i}: the buffer grew to {} bytes",
+            t.reader.capacity()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Reader: readuntil
 

@@ -440,6 +440,12 @@ impl StreamReader {
         self.buf.len()
     }
 
+    /// How many bytes the buffer can hold before it must grow: the memory
+    /// the reader keeps for its connection.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The writer closed the connection: EOF after the buffered data.
     fn closed_eof(&mut self) {
         self.eof = true;
@@ -492,7 +498,12 @@ impl StreamReader {
         };
         let mut cx = Context::from_waker(Waker::noop());
         while !self.eof && self.error.is_none() && self.buf.len() <= 2 * self.limit {
-            self.buf.reserve(READ_CHUNK);
+            // Grown only when little room is left: reserving a whole chunk
+            // on top of unread data reallocated (and copied) a
+            // connection's buffer on its first reply, to twice its size.
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
             let poll = {
                 let fut = io.read_buf(&mut self.buf);
                 tokio::pin!(fut);

@@ -145,25 +145,28 @@ fn shard_count(jobs: usize, parallel_max: u32) -> usize {
 
 /// Run `jobs` on this thread's runtime, at most `parallel` at once; the
 /// exit code of each, by index; an error if a transfer task panicked.
+/// A job's task is spawned only when a place is free, in order: a
+/// transfer's future is large, and 1,000 of them waiting at once cost
+/// memory and page faults for nothing.
 async fn run_shard(ctx: Arc<Ctx>, jobs: Vec<Job>, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let parallel = parallel.max(1);
+    let mut done = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
     let mut set = tokio::task::JoinSet::new();
-    for (i, url, target) in jobs {
-        let ctx = ctx.clone();
-        let permits = permits.clone();
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (i, transfer(&ctx, &url, target).await)
-        });
-    }
-    let mut done = Vec::new();
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(d) => done.push(d),
-            Err(e) => return Err(format!("a transfer task failed: {e}")),
+    loop {
+        while set.len() < parallel {
+            let Some((i, url, target)) = jobs.next() else {
+                break;
+            };
+            let ctx = ctx.clone();
+            set.spawn(async move { (i, transfer(&ctx, &url, target).await) });
+        }
+        match set.join_next().await {
+            None => return Ok(done),
+            Some(Ok(d)) => done.push(d),
+            Some(Err(e)) => return Err(format!("a transfer task failed: {e}")),
         }
     }
-    Ok(done)
 }
 
 fn in_output_dir(args: &Args, path: PathBuf) -> PathBuf {
