@@ -1,17 +1,19 @@
 //! The precompiled-component cache: native code for a guest, keyed by the
 //! wasm's hash and the engine's configuration, checked before it is used.
 //!
-//! An entry is `MAGIC | len(code) | crc32(code) | code`, where `code` is
-//! `Engine::precompile_component`'s output. Loading checks the length and
-//! the checksum before handing the bytes to `Component::deserialize`
-//! (which trusts its input), so a truncated or damaged file is detected
-//! and rebuilt. (The checksum guards against accidents, not against
-//! someone who can write the cache directory: such a user can already
-//! change anything the wfetch user runs.) The key is the SHA-256 of the
-//! wasm bytes, wasmtime's compatibility hash (version, target, settings)
-//! and this crate's version, so a stale entry is never found for a
-//! different engine; the embedded guest's SHA-256 is computed at build
-//! time.
+//! An entry is `code | len(code) | crc32(code) | MAGIC`, where `code` is
+//! `Engine::precompile_component`'s output. Loading maps the file, checks
+//! the length and the checksum, and only then lets wasmtime map it for use
+//! (`Component::deserialize_file`, which trusts its input): nothing is
+//! copied, code pages are read in as they run, and the guest's initial
+//! memory is mapped straight from the file. A truncated or damaged file is
+//! detected and rebuilt. (The checksum guards against accidents, not
+//! against someone who can write the cache directory: such a user can
+//! already change anything the wfetch user runs.) The key is the SHA-256 of
+//! the wasm bytes, wasmtime's compatibility hash (version, target,
+//! settings), this crate's version and the entry format, so a stale entry
+//! is never found for a different engine; the embedded guest's SHA-256 is
+//! computed at build time.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -22,11 +24,12 @@ use wasmtime::Engine;
 
 use crate::engine::DEFAULT_GUEST;
 
-const MAGIC: &[u8; 8] = b"WFCACHE2";
+/// The end of an entry, and its format's name (also part of the key).
+const MAGIC: &[u8; 8] = b"WFCACHE3";
 
-/// Bytes between the magic and the code: its length and CRC-32, both
-/// little-endian.
-const HEADER: usize = 8 + 4;
+/// Bytes after the code: its length (u64) and CRC-32 (u32), both
+/// little-endian, then the magic.
+const TRAILER: usize = 8 + 4 + MAGIC.len();
 
 /// Where entries live, from the environment: `$WFETCH_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/wfetch`, else `$HOME/.cache/wfetch`.
@@ -77,6 +80,7 @@ pub fn entry_path(engine: &Engine, dir: &Path, wasm: &[u8]) -> PathBuf {
     sha.update(digest(wasm));
     sha.update(engine_key.to_le_bytes());
     sha.update(env!("CARGO_PKG_VERSION").as_bytes());
+    sha.update(MAGIC);
     let key = hex(&sha.finalize()[..16]);
     dir.join(format!("{key}.cwasm"))
 }
@@ -89,25 +93,24 @@ fn hex(bytes: &[u8]) -> String {
 pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Component, Outcome)> {
     let path = entry_path(engine, dir, wasm);
     let mut found_bad = false;
-    if let Ok(bytes) = std::fs::read(&path) {
-        match verified_code(&bytes) {
-            Some(code) => {
-                // SAFETY: `code` is exactly what `precompile_component` wrote
-                // for this engine configuration (the key says so) and its
-                // checksum matches, so it is not truncated or altered by
-                // accident. wasmtime checks the header and version again.
-                match unsafe { Component::deserialize(engine, code) } {
-                    Ok(c) => return Ok((c, Outcome::Hit)),
-                    Err(e) => {
-                        tracing::warn!("cache entry {} unusable ({e}); rebuilding", path.display());
-                        found_bad = true;
-                    }
+    // A missing or unreadable entry is a miss.
+    if let Ok(whole) = entry_is_whole(&path) {
+        if whole {
+            // SAFETY: the file holds exactly what `precompile_component`
+            // wrote for this engine configuration (the key says so), its
+            // checksum matches, so it is not truncated or altered by
+            // accident, and entries are replaced by rename, never changed
+            // in place. wasmtime checks the header and version again.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, Outcome::Hit)),
+                Err(e) => {
+                    tracing::warn!("cache entry {} unusable ({e}); rebuilding", path.display());
+                    found_bad = true;
                 }
             }
-            None => {
-                tracing::warn!("cache entry {} is corrupt; rebuilding", path.display());
-                found_bad = true;
-            }
+        } else {
+            tracing::warn!("cache entry {} is corrupt; rebuilding", path.display());
+            found_bad = true;
         }
     }
     let code = engine.precompile_component(wasm)?;
@@ -124,16 +127,25 @@ pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Compo
     Ok((component, outcome))
 }
 
-/// The code of an entry whose length and checksum hold.
+/// Whether the entry at `path` holds its code whole. Read through a map,
+/// so checking 1 MB costs no copy.
+fn entry_is_whole(path: &Path) -> std::io::Result<bool> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the map is read-only and gone when this returns; entries are
+    // replaced by rename, never written in place, so it does not change
+    // under us.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(verified_code(&map).is_some())
+}
+
+/// The code of an entry whose length, checksum and magic hold.
 fn verified_code(bytes: &[u8]) -> Option<&[u8]> {
-    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    if rest.len() < HEADER {
-        return None;
-    }
-    let (header, code) = rest.split_at(HEADER);
-    let len = u64::from_le_bytes(header[..8].try_into().ok()?);
-    let sum = u32::from_le_bytes(header[8..].try_into().ok()?);
-    (len == code.len() as u64 && crc32fast::hash(code) == sum).then_some(code)
+    let (code, trailer) = bytes.split_at_checked(bytes.len().checked_sub(TRAILER)?)?;
+    let (len, rest) = trailer.split_at(8);
+    let (sum, magic) = rest.split_at(4);
+    let len = u64::from_le_bytes(len.try_into().ok()?);
+    let sum = u32::from_le_bytes(sum.try_into().ok()?);
+    (magic == MAGIC && len == code.len() as u64 && crc32fast::hash(code) == sum).then_some(code)
 }
 
 /// Write an entry atomically (temp file + rename), so readers never see a
@@ -146,11 +158,11 @@ fn store(path: &Path, code: &[u8]) -> std::io::Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
         std::process::id()
     ));
-    let mut data = Vec::with_capacity(MAGIC.len() + HEADER + code.len());
-    data.extend_from_slice(MAGIC);
+    let mut data = Vec::with_capacity(code.len() + TRAILER);
+    data.extend_from_slice(code);
     data.extend_from_slice(&(code.len() as u64).to_le_bytes());
     data.extend_from_slice(&crc32fast::hash(code).to_le_bytes());
-    data.extend_from_slice(code);
+    data.extend_from_slice(MAGIC);
     std::fs::write(&tmp, &data)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -166,5 +178,29 @@ mod tests {
         // The build-time shortcut against hashing the bytes now.
         let hashed: [u8; 32] = Sha256::digest(DEFAULT_GUEST).into();
         assert_eq!(digest(DEFAULT_GUEST), hashed);
+    }
+
+    #[test]
+    fn an_entry_is_its_code_then_length_checksum_and_magic() {
+        let code = b"\x7fELF and the rest of the code".to_vec();
+        let dir = std::env::temp_dir().join(format!("wfetch-cache-unit-{}", std::process::id()));
+        let path = dir.join("entry.cwasm");
+        store(&path, &code).unwrap();
+        let entry = std::fs::read(&path).unwrap();
+        assert!(entry.starts_with(&code), "the code comes first, for wasmtime to map");
+        assert_eq!(verified_code(&entry), Some(code.as_slice()));
+        assert!(entry_is_whole(&path).unwrap());
+        // Any damage is caught: a flipped byte, a lost byte, a wrong magic.
+        for bad in [
+            [&entry[..3], &[entry[3] ^ 1], &entry[4..]].concat(),
+            entry[1..].to_vec(),
+            [&entry[..entry.len() - 1], b"X"].concat(),
+            Vec::new(),
+        ] {
+            assert_eq!(verified_code(&bad), None);
+            std::fs::write(&path, &bad).unwrap();
+            assert!(!entry_is_whole(&path).unwrap());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
