@@ -77,17 +77,22 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
     let mut codes = vec![0u8; n];
     let shards = shard_count(n, args.parallel_max);
     let per_shard = (args.parallel_max.max(1) as usize).div_ceil(shards);
-    let mut split: Vec<Vec<Job>> = (0..shards).map(|_| Vec::new()).collect();
-    for (i, (url, target)) in jobs.into_iter().enumerate() {
-        split[i % shards].push((i, url, target));
-    }
-    let mut split = split.into_iter();
-    let own = split.next().unwrap_or_default();
+    // One queue for all shards: a shard takes the next URL whenever it has
+    // a free place, so a shard that started late or drew slow URLs does
+    // not leave the others idle at the end.
+    let queue: Queue = Arc::new(Mutex::new(
+        jobs.into_iter()
+            .enumerate()
+            .map(|(i, (url, target))| (i, url, target))
+            .collect::<Vec<Job>>()
+            .into_iter(),
+    ));
     // The other shards each run on a thread of their own, with their own
     // single-threaded runtime and their own connection pool: a fetch,
     // its connection and the connection's writer task stay on one thread.
     let mut others = Vec::new();
-    for jobs in split {
+    for _ in 1..shards {
+        let jobs = queue.clone();
         let ctx = Arc::new(Ctx {
             setup: Arc::new(ctx.setup.with_own_pool()),
             args: ctx.args.clone(),
@@ -110,7 +115,7 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             }
         }
     }
-    let mut results = vec![run_shard(ctx.clone(), own, per_shard).await];
+    let mut results = vec![run_shard(ctx.clone(), queue, per_shard).await];
     for rx in others {
         results.push(
             rx.await
@@ -136,6 +141,9 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
 /// One URL of a `-Z` run: its index, the URL, where its body goes.
 type Job = (usize, String, Result<Target, Error>);
 
+/// The URLs of a `-Z` run not yet started, in order, shared by the shards.
+type Queue = Arc<Mutex<std::vec::IntoIter<Job>>>;
+
 /// How many threads a `-Z` run uses: one per core (at most 4), never more
 /// than there are transfers to share or than --parallel-max allows.
 fn shard_count(jobs: usize, parallel_max: u32) -> usize {
@@ -143,19 +151,18 @@ fn shard_count(jobs: usize, parallel_max: u32) -> usize {
     cores.min(4).min(jobs).min(parallel_max.max(1) as usize).max(1)
 }
 
-/// Run `jobs` on this thread's runtime, at most `parallel` at once; the
-/// exit code of each, by index; an error if a transfer task panicked.
-/// A job's task is spawned only when a place is free, in order: a
-/// transfer's future is large, and 1,000 of them waiting at once cost
-/// memory and page faults for nothing.
-async fn run_shard(ctx: Arc<Ctx>, jobs: Vec<Job>, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
+/// Run jobs from `queue` on this thread's runtime, at most `parallel` at
+/// once; the exit code of each, by index; an error if a transfer task
+/// panicked. A job is taken (and its task spawned) only when a place is
+/// free: a transfer's future is large, and 1,000 of them waiting at once
+/// cost memory and page faults for nothing.
+async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
     let parallel = parallel.max(1);
-    let mut done = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
+    let mut done = Vec::new();
     let mut set = tokio::task::JoinSet::new();
     loop {
         while set.len() < parallel {
-            let Some((i, url, target)) = jobs.next() else {
+            let Some((i, url, target)) = lock(&queue).next() else {
                 break;
             };
             let ctx = ctx.clone();
