@@ -26,7 +26,8 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<(ResponseHead, usize)>,
         return Ok(None);
     };
     let (version, status, reason) = parse_status_line(line)?;
-    let mut headers: Vec<Header> = Vec::new();
+    // Room for a typical head's fields without growing.
+    let mut headers: Vec<Header> = Vec::with_capacity(16);
     loop {
         let Some(line) = next_line(data, &mut pos, false)? else {
             return Ok(None);

@@ -1,6 +1,9 @@
 //! Requests: the URL turned into a connection [`Target`], and the exact
 //! bytes of the request head and body.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use url::{Host, Position, Url};
 
 use crate::Error;
@@ -167,22 +170,27 @@ fn encode(req: &Request, url: &Url) -> Result<(Target, Vec<u8>), Error> {
         }
     }
 
-    let mut defaults: Vec<(&str, String)> = vec![("Host", target.authority.clone())];
+    let mut defaults: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(5);
+    defaults.push(("Host", Cow::Borrowed(&target.authority)));
     if !url.username().is_empty() || url.password().is_some() {
         let mut cred = percent_decode(url.username());
         cred.push(b':');
         cred.extend(percent_decode(url.password().unwrap_or("")));
-        defaults.push(("Authorization", format!("Basic {}", base64(&cred))));
+        defaults.push(("Authorization", Cow::Owned(format!("Basic {}", base64(&cred)))));
     }
-    defaults.push(("User-Agent", USER_AGENT.to_string()));
-    defaults.push(("Accept", "*/*".to_string()));
+    defaults.push(("User-Agent", Cow::Borrowed(USER_AGENT)));
+    defaults.push(("Accept", Cow::Borrowed("*/*")));
     if req.compressed {
-        defaults.push(("Accept-Encoding", "gzip, deflate, br".to_string()));
+        defaults.push(("Accept-Encoding", Cow::Borrowed("gzip, deflate, br")));
     }
     let user_has = |name: &str| req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
 
     let version = if req.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    let mut out = format!("{} {} {version}\r\n", req.method, target.path_and_query);
+    // Sized for the whole head at once: it is written piece by piece.
+    let fields: usize = req.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
+    let mut out =
+        String::with_capacity(256 + req.method.len() + target.path_and_query.len() + target.authority.len() + fields);
+    let _ = write!(out, "{} {} {version}\r\n", req.method, target.path_and_query);
     let mut field = |name: &str, value: &str| {
         out.push_str(name);
         out.push(':');
@@ -208,6 +216,7 @@ fn encode(req: &Request, url: &Url) -> Result<(Target, Vec<u8>), Error> {
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
     if let Some(body) = &req.body {
+        bytes.reserve_exact(body.len());
         bytes.extend_from_slice(body);
     }
     Ok((target, bytes))

@@ -39,7 +39,7 @@ struct Component;
 
 impl Guest for Component {
     fn build_request(req: Request) -> Result<Vec<u8>, RequestError> {
-        core::request::build_request(&to_core(&req))
+        core::request::build_request(&into_core(req))
             .map(|(_, bytes)| bytes)
             .map_err(request_error)
     }
@@ -54,13 +54,13 @@ impl Guest for Component {
 
     fn fetch(req: Request, sink: &BodySink) -> Result<FetchResponse, FetchError> {
         let opts = req.options;
-        let mut current = to_core(&req);
+        let mut current = into_core(req);
         let mut hops = Vec::new();
         loop {
             let (target, bytes, url) =
                 core::request::build_request_and_url(&current).map_err(|e| FetchError::Request(request_error(e)))?;
             current.url = url;
-            let (conn, head) = exchange(&target, &bytes, sink)?;
+            let (conn, head, wit_head) = exchange(&target, &bytes, sink)?;
             if opts.follow_redirects && core::redirect::is_redirect(head.status) {
                 if let Some(location) = head.header("location") {
                     if hops.len() as u32 >= opts.max_redirects {
@@ -80,7 +80,7 @@ impl Guest for Component {
             let body_bytes = read_body(&conn.reader, framing, &head, opts.compressed, sink)?;
             conn.finish(core::keepalive::reusable(&current, &head, framing));
             return Ok(FetchResponse {
-                head: to_wit_head(&head),
+                head: wit_head,
                 url: current.url,
                 hops,
                 body_bytes,
@@ -94,14 +94,15 @@ impl Guest for Component {
 /// idle connection just before we used it.
 const MAX_STALE_RETRIES: usize = 8;
 
-/// Send the request and read the final response head. On a reused
-/// connection that fails before any reply, send it again on the next one
-/// (fresh or reused); a fresh connection's failure is final.
+/// Send the request and read the final response head (parsed, and as
+/// handed to the sink). On a reused connection that fails before any
+/// reply, send it again on the next one (fresh or reused); a fresh
+/// connection's failure is final.
 fn exchange(
     target: &core::request::Target,
     bytes: &[u8],
     sink: &BodySink,
-) -> Result<(Conn, core::ResponseHead), FetchError> {
+) -> Result<(Conn, core::ResponseHead, ResponseHead), FetchError> {
     let mut tries = 0;
     loop {
         let conn = Conn::open(target)?;
@@ -117,7 +118,7 @@ fn exchange(
             return Err(FetchError::Transport(e));
         }
         match read_final_head(&conn.reader, sink) {
-            Ok(head) => return Ok((conn, head)),
+            Ok((head, wit_head)) => return Ok((conn, head, wit_head)),
             Err(FetchError::EmptyReply | FetchError::Receive(StreamError::ConnectionReset(_))) if retry(&conn) => {
                 continue
             }
@@ -218,8 +219,9 @@ fn head_part(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Read heads until a final (non-1xx) one, reporting each to the sink.
-fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::ResponseHead, FetchError> {
+/// Read heads until a final (non-1xx) one, reporting each to the sink;
+/// the final one parsed and as the sink saw it.
+fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<(core::ResponseHead, ResponseHead), FetchError> {
     let mut first = true;
     let mut interim = 0u32;
     loop {
@@ -246,7 +248,8 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
             Ok(None) => return Err(FetchError::Protocol("incomplete response head".into())),
             Err(e) => return Err(protocol_error(e)),
         };
-        sink.response_head(&to_wit_head(&head), &raw);
+        let wit_head = to_wit_head(&head);
+        sink.response_head(&wit_head, &raw);
         // 1xx responses are interim (101 is not: we never ask to upgrade,
         // so a 101 is treated as final and has no body).
         if (100..200).contains(&head.status) && head.status != 101 {
@@ -258,7 +261,7 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::Respo
             }
             continue;
         }
-        return Ok(head);
+        return Ok((head, wit_head));
     }
 }
 
@@ -413,20 +416,21 @@ impl<'a> Output<'a> {
 // ---------------------------------------------------------------------------
 // Conversions between the WIT types and the core's.
 
-fn to_core(req: &Request) -> core::request::Request {
+/// The core's request, taking the strings over rather than copying them.
+fn into_core(req: Request) -> core::request::Request {
     core::request::Request {
-        method: req.method.clone(),
-        url: req.url.clone(),
+        method: req.method,
+        url: req.url,
         headers: req
             .headers
-            .iter()
+            .into_iter()
             .map(|h| core::request::UserHeader {
-                name: h.name.clone(),
-                value: h.value.clone(),
+                name: h.name,
+                value: h.value,
                 remove: h.remove,
             })
             .collect(),
-        body: req.body.clone(),
+        body: req.body,
         http10: req.options.http10,
         compressed: req.options.compressed,
     }
