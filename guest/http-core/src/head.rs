@@ -108,11 +108,21 @@ pub fn parse_header_line(line: &[u8]) -> Result<Header, Error> {
         return Err(bad("nul, cr or lf in field value"));
     }
     // A token is ASCII, so this never replaces anything.
-    let name = String::from_utf8_lossy(name).into_owned();
+    let name = lossy(name);
     Ok(Header {
         name,
         value: value.to_vec(),
     })
+}
+
+/// `bytes` as text, invalid UTF-8 replaced. Valid text (the usual case)
+/// takes the standard library's fast check rather than the lossy decoder's
+/// walk.
+fn lossy(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Append an obs-fold continuation `line` to `value`, the fold replaced by
@@ -169,7 +179,7 @@ fn parse_status_line(line: &[u8]) -> Result<(Version, u16, String), Error> {
     if reason.contains(&b'\r') {
         return Err(Error::BadStatusLine(text()));
     }
-    Ok((version, code, String::from_utf8_lossy(reason).into_owned()))
+    Ok((version, code, lossy(reason)))
 }
 
 /// Drop a trailing "\n" or "\r\n" (a lone trailing CR is kept: it is a bare CR).

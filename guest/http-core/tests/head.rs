@@ -36,6 +36,8 @@ fn valid_cases() -> Vec<Case> {
         b"HTTP/1.1 200 OK\r\nX: caf\xe9 \x7f\x01\r\n\r\n" => Http11 200 "OK" ["X": b"caf\xe9 \x7f\x01"];
         b"HTTP/1.1 200 OK\nX: y\r\n\n" => Http11 200 "OK" ["X": b"y"];
         b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n" => Http11 302 "Found" ["Location": b"/x"];
+        b"HTTP/1.1 200 Tr\xe8s bien\r\n\r\n" => Http11 200 "Tr\u{fffd}s bien" [];
+        b"HTTP/1.1 200 Tr\xc3\xa8s bien\r\n\r\n" => Http11 200 "Tr\u{e8}s bien" [];
     }
 }
 
