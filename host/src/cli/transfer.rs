@@ -369,7 +369,7 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         None => run.await,
     };
     let total = start.elapsed();
-    let st = lock(&state);
+    let mut st = lock(&state);
     if let Some(bar) = &st.bar {
         bar.finish();
     }
@@ -413,7 +413,6 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         "" => "0".into(),
         v => v.trim_start_matches("HTTP/").to_string(),
     };
-    info.headers = st.headers.clone();
     info.size_download = st.received;
     info.size_header = st.size_header;
     info.size_request = st.size_request + body_len * st.requests;
@@ -454,6 +453,8 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         }
     }
     let retry_after = header("retry-after").and_then(|v| v.parse().ok());
+    // The state is done with: its headers move to -w's facts.
+    info.headers = std::mem::take(&mut st.headers);
     info.exitcode = code;
     info.errormsg.clone_from(&message);
     drop(st);
