@@ -80,19 +80,13 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
     // One queue for all shards: a shard takes the next URL whenever it has
     // a free place, so a shard that started late or drew slow URLs does
     // not leave the others idle at the end.
-    let queue: Queue = Arc::new(Mutex::new(
-        jobs.into_iter()
-            .enumerate()
-            .map(|(i, (url, target))| (i, url, target))
-            .collect::<Vec<Job>>()
-            .into_iter(),
-    ));
+    let queue: Queue = Arc::new(Mutex::new(jobs.into_iter().enumerate()));
     // The other shards each run on a thread of their own, with their own
     // single-threaded runtime and their own connection pool: a fetch,
     // its connection and the connection's writer task stay on one thread.
     let mut others = Vec::new();
     for _ in 1..shards {
-        let jobs = queue.clone();
+        let queue = queue.clone();
         let ctx = Arc::new(Ctx {
             setup: Arc::new(ctx.setup.with_own_pool()),
             args: ctx.args.clone(),
@@ -102,7 +96,7 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new().name("wfetch-shard".into()).spawn(move || {
             let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(run_shard(ctx, jobs, per_shard)),
+                Ok(rt) => rt.block_on(run_shard(ctx, queue, per_shard)),
                 Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
             };
             let _ = tx.send(result);
@@ -138,11 +132,9 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
     codes.last().copied().unwrap_or(0)
 }
 
-/// One URL of a `-Z` run: its index, the URL, where its body goes.
-type Job = (usize, String, Result<Target, Error>);
-
-/// The URLs of a `-Z` run not yet started, in order, shared by the shards.
-type Queue = Arc<Mutex<std::vec::IntoIter<Job>>>;
+/// The URLs of a `-Z` run not yet started, in order, shared by the
+/// shards: each with its index, and where its body goes.
+type Queue = Arc<Mutex<std::iter::Enumerate<std::vec::IntoIter<(String, Result<Target, Error>)>>>>;
 
 /// How many threads a `-Z` run uses: one per core (at most 4), never more
 /// than there are transfers to share or than --parallel-max allows.
@@ -162,7 +154,7 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
     let mut set = tokio::task::JoinSet::new();
     loop {
         while set.len() < parallel {
-            let Some((i, url, target)) = lock(&queue).next() else {
+            let Some((i, (url, target))) = lock(&queue).next() else {
                 break;
             };
             let ctx = ctx.clone();
