@@ -7,9 +7,9 @@ CARGO ?= cargo
 
 .PHONY: deps run build release test lint fmt bench bench-cpu bench-smoke soak soak-smoke fuzz-smoke clean
 
-# The wasm32-wasip2 target (for the guests), nginx and curl (for the tests).
-deps:
-	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+# The guests' targets (wasm32-unknown-unknown for the default guest,
+# wasm32-wasip2 for the others), nginx and curl (for the tests).
+deps: targets
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
 		(apt-get update -qq || sudo apt-get update -qq) && \
 		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light curl || \
@@ -24,8 +24,12 @@ deps:
 	@wit-bindgen --version 2>/dev/null | grep -q '^wit-bindgen-cli 0\.63\.' || $(CARGO) install wit-bindgen-cli --version 0.63.0 --locked --no-default-features --features c
 	@command -v wasm-tools >/dev/null 2>&1 || $(CARGO) install wasm-tools --version 1.263.0 --locked --no-default-features --features component,validate,print
 
-build:
+.PHONY: targets
+targets:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+build: targets
 	$(CARGO) build --release
 
 # Fetch URL with the release binary: make run URL=https://example.com/ ARGS="-o page.html"
@@ -40,13 +44,14 @@ test: deps c-guest
 c-guest:
 	bash guest/c-template/build.sh
 
-# The guests are their own workspace (wasm32-wasip2), linted with the
-# target dir build.rs uses so nothing is built twice.
+# The guests are their own workspace, linted for the targets build.rs
+# builds them for and with its target dir, so nothing is built twice.
 lint:
 	$(CARGO) fmt --all -- --check
 	cd guest && $(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	cd guest && $(CARGO) clippy --release --workspace --target wasm32-wasip2 --target-dir ../target/guest -- -D warnings
+	cd guest && $(CARGO) clippy --release --workspace --exclude wfetch-guest-http --target wasm32-wasip2 --target-dir ../target/guest -- -D warnings
+	cd guest && $(CARGO) clippy --release -p wfetch-guest-http --target wasm32-unknown-unknown --target-dir ../target/guest -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

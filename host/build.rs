@@ -1,6 +1,9 @@
-//! Builds the guest workspace (guest/) for wasm32-wasip2 with its own
-//! target dir, so the default guest can be embedded in the host binary and
-//! the test guests are at hand for the tests.
+//! Builds the guest workspace (guest/) with its own target dir, so the
+//! default guest can be embedded in the host binary and the test guests are
+//! at hand for the tests. The default guest is built for
+//! wasm32-unknown-unknown and made a component here (it needs no WASI, and
+//! a component without WASI imports is cheaper to instantiate for every
+//! fetch); the others are built for wasm32-wasip2, as a third party's would.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,6 +21,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("wfetch-guest-hostile", "wfetch_guest_hostile"),
 ];
 
+/// The default guest's target: no WASI imports at all.
+const DEFAULT_TARGET: &str = "wasm32-unknown-unknown";
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
@@ -29,20 +35,61 @@ fn main() {
     println!("cargo:rerun-if-changed={}", guest_ws.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", guest_ws.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        guest_ws.join(".cargo").join("config.toml").display()
+    );
     println!("cargo:rerun-if-env-changed=WFETCH_GUEST_TARGET_DIR");
 
+    let (default_pkg, default_stem) = GUESTS[0];
+    // The test guests (WASI), then the default guest (no WASI).
+    cargo_build(
+        &guest_ws,
+        &target_dir,
+        "wasm32-wasip2",
+        &["--workspace", "--exclude", default_pkg],
+    );
+    cargo_build(&guest_ws, &target_dir, DEFAULT_TARGET, &["-p", default_pkg]);
+
+    let wasip2_dir = target_dir.join("wasm32-wasip2").join("release");
+    let default_dir = target_dir.join(DEFAULT_TARGET).join("release");
+    for (i, (_, stem)) in GUESTS.iter().enumerate() {
+        let wasm = if i == 0 {
+            componentize(&default_dir.join(format!("{default_stem}.wasm")))
+        } else {
+            wasip2_dir.join(format!("{stem}.wasm"))
+        };
+        assert!(wasm.exists(), "guest build produced no {}", wasm.display());
+        let var = format!(
+            "WFETCH_GUEST_{}",
+            stem.trim_start_matches("wfetch_guest_").to_uppercase()
+        );
+        println!("cargo:rustc-env={var}={}", wasm.display());
+        if i == 0 {
+            println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST={}", wasm.display());
+            // The embedded guest's SHA-256 (its cache key), so that no run
+            // hashes half a megabyte again: cache.rs includes these bytes.
+            let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read {}: {e}", wasm.display()));
+            let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("default-guest.sha256");
+            std::fs::write(&out, Sha256::digest(&bytes))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+            rerun_from_dep_info(&default_dir.join(format!("{stem}.d")));
+        } else {
+            rerun_from_dep_info(&wasip2_dir.join(format!("{stem}.d")));
+        }
+    }
+    emit_versions(&root);
+}
+
+/// `cargo build --release --target <target> <what>` in the guest workspace.
+fn cargo_build(guest_ws: &Path, target_dir: &Path, target: &str, what: &[&str]) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&guest_ws)
-        .args([
-            "build",
-            "--release",
-            "--workspace",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
+    cmd.current_dir(guest_ws)
+        .args(["build", "--release", "--target", target])
+        .args(what)
+        .arg("--target-dir")
+        .arg(target_dir);
     // Variables leaking from the outer build would change (or break) the
     // inner one.
     for (key, _) in env::vars_os() {
@@ -68,37 +115,33 @@ fn main() {
     let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("wasm32-wasip2")
+        if stderr.contains(target)
             && (stderr.contains("target may not be installed")
                 || stderr.contains("can't find crate for `core`")
                 || stderr.contains("can't find crate for `std`"))
         {
-            panic!("\n\nwfetch: the wasm32-wasip2 target is missing. Add it with:\n\n    rustup target add wasm32-wasip2\n\n");
+            panic!("\n\nwfetch: the {target} target is missing. Add it with:\n\n    rustup target add {target}\n\n");
         }
-        panic!("building the guests failed:\n{stderr}");
+        panic!("building the guests for {target} failed:\n{stderr}");
     }
+}
 
-    let out_dir = target_dir.join("wasm32-wasip2").join("release");
-    for (i, (_, stem)) in GUESTS.iter().enumerate() {
-        let wasm = out_dir.join(format!("{stem}.wasm"));
-        assert!(wasm.exists(), "guest build produced no {}", wasm.display());
-        let var = format!(
-            "WFETCH_GUEST_{}",
-            stem.trim_start_matches("wfetch_guest_").to_uppercase()
-        );
-        println!("cargo:rustc-env={var}={}", wasm.display());
-        if i == 0 {
-            println!("cargo:rustc-env=WFETCH_DEFAULT_GUEST={}", wasm.display());
-            // The embedded guest's SHA-256 (its cache key), so that no run
-            // hashes half a megabyte again: cache.rs includes these bytes.
-            let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read {}: {e}", wasm.display()));
-            let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("default-guest.sha256");
-            std::fs::write(&out, Sha256::digest(&bytes))
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
-        }
-        rerun_from_dep_info(&out_dir.join(format!("{stem}.d")));
+/// Make a component of the core module `core` (its WIT world is embedded
+/// by wit-bindgen), next to it as `<stem>.component.wasm`, and return
+/// that path. Written only when the bytes change, so that an unchanged
+/// guest does not rebuild the host.
+fn componentize(core: &Path) -> PathBuf {
+    let module = std::fs::read(core).unwrap_or_else(|e| panic!("cannot read {}: {e}", core.display()));
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .and_then(|mut encoder| encoder.encode())
+        .unwrap_or_else(|e| panic!("cannot make a component of {}: {e:#}", core.display()));
+    let out = core.with_extension("component.wasm");
+    if std::fs::read(&out).ok().as_deref() != Some(&component[..]) {
+        std::fs::write(&out, &component).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
     }
-    emit_versions(&root);
+    out
 }
 
 /// `wfetch --version` names the default guest's version and wasmtime's:

@@ -151,6 +151,8 @@ fn inspect_describes_the_default_guest() {
     assert!(text.contains("build-request, parse-response-head, fetch"), "{text}");
     assert!(text.contains("wfetch:fetch/streams@0.1.0: "), "{text}");
     assert!(text.contains("runs on this host: yes"), "{text}");
+    // Built for wasm32-unknown-unknown: nothing of WASI to link per fetch.
+    assert!(!text.contains("wasi:"), "the default guest imports no WASI: {text}");
 }
 
 #[test]

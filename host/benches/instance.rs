@@ -1,7 +1,9 @@
 //! What a fresh sandboxed instance costs: take a slot, make a store,
 //! instantiate the default guest, make one call (`build-request`) and tear
 //! the instance down. Every fetch pays this once (bench/RESULTS.md).
-//! `cargo bench -p wfetch --bench instance`
+//! `cargo bench -p wfetch --bench instance`; WFETCH_BENCH_GUEST=path.wasm
+//! measures another build of the guest instead (one that has the same
+//! `build-request` export).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
@@ -13,9 +15,10 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     let runtime = Arc::new(Runtime::new().expect("the engine"));
+    let other = std::env::var_os("WFETCH_BENCH_GUEST").map(|p| std::fs::read(p).expect("the guest file"));
     let guest = runtime
-        .load("embedded wfetch-guest-http", DEFAULT_GUEST)
-        .expect("the default guest compiles");
+        .load("the guest", other.as_deref().unwrap_or(DEFAULT_GUEST))
+        .expect("the guest compiles");
     let req = Request::get("http://127.0.0.1:8080/small/1.txt");
     // The request the guest builds proves the instance really ran.
     let bytes = rt

@@ -80,10 +80,14 @@ pub const SPARE_HEADROOM: usize = (MAX_INSTANCES / 8) as usize;
 const KEEP_RESIDENT_SCANNED: usize = 4 << 20;
 const KEEP_RESIDENT_MEMSET: usize = 256 << 10;
 
-/// One per process: the engine and the linker with WASI and our imports.
+/// One per process: the engine and the linkers of our imports.
 pub struct Runtime {
     engine: Engine,
+    /// Our imports only: what the default guest needs.
     linker: Linker<HostState>,
+    /// Our imports and WASI's, made when the first guest that imports WASI
+    /// is loaded (linking all of WASI is a tenth of a warm start).
+    wasi_linker: std::sync::OnceLock<Linker<HostState>>,
     /// One permit per instance slot of the pooling allocator.
     slots: Arc<tokio::sync::Semaphore>,
 }
@@ -121,15 +125,40 @@ impl Runtime {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
-        bindings::FetchGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(e.to_string()))?;
+        let linker = Self::linker(&engine, false)?;
         Ok(Runtime {
             engine,
             linker,
+            wasi_linker: std::sync::OnceLock::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_INSTANCES as usize)),
         })
+    }
+
+    /// A linker with the host's imports, and WASI's too when `wasi`.
+    fn linker(engine: &Engine, wasi: bool) -> Result<Linker<HostState>, Error> {
+        let mut linker = Linker::new(engine);
+        if wasi {
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        bindings::FetchGuest::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(linker)
+    }
+
+    /// The linker for `component`: with WASI only if it imports any.
+    fn linker_for(&self, component: &Component) -> Result<&Linker<HostState>, Error> {
+        let imports_wasi = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(name, _)| name.starts_with("wasi:"));
+        if !imports_wasi {
+            return Ok(&self.linker);
+        }
+        if let Some(linker) = self.wasi_linker.get() {
+            return Ok(linker);
+        }
+        let linker = Self::linker(&self.engine, true)?;
+        Ok(self.wasi_linker.get_or_init(|| linker))
     }
 
     /// Compile and pre-instantiate a guest component. `name` is for messages.
@@ -162,7 +191,7 @@ impl Runtime {
     /// Link a compiled component against the host and check its world.
     fn prepare(self: &Arc<Self>, name: &str, component: Component) -> Result<Guest, Error> {
         let pre = self
-            .linker
+            .linker_for(&component)?
             .instantiate_pre(&component)
             .map_err(|e| guest_error(name, format!("cannot be linked with this host: {e:#}")))?;
         let pre = bindings::FetchGuestPre::new(pre).map_err(|e| {
@@ -908,5 +937,20 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
     fn drop(&mut self, s: Resource<SinkSlot>) -> WResult<()> {
         self.table.delete(s)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_is_linked_only_for_a_guest_that_imports_it() {
+        let runtime = Arc::new(Runtime::new().expect("the engine"));
+        runtime.load("default", DEFAULT_GUEST).expect("the default guest loads");
+        assert!(runtime.wasi_linker.get().is_none(), "the default guest imports no WASI");
+        let template = std::fs::read(env!("WFETCH_GUEST_TEMPLATE")).expect("the template guest");
+        runtime.load("template", &template).expect("a WASI guest loads");
+        assert!(runtime.wasi_linker.get().is_some());
     }
 }

@@ -4,6 +4,9 @@
 //! Everything protocol-shaped is decided in the core; this file only moves
 //! bytes between the host's reader/writer, the core and the host's sink.
 
+#[cfg(target_os = "unknown")]
+mod heap;
+
 wit_bindgen::generate!({
     world: "fetch-guest",
     path: "../../wit",
