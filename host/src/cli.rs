@@ -274,8 +274,7 @@ impl Args {
         T: Into<std::ffi::OsString> + Clone,
     {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = Args::command().get_matches_from(argv);
-        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut matches = Args::command().get_matches_from(argv);
         let indexed = |id: &str| -> Vec<usize> {
             // Defaults (-O's count of 0) have indices too: only what was typed counts.
             if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
@@ -283,20 +282,25 @@ impl Args {
             }
             matches.indices_of(id).map(Iterator::collect).unwrap_or_default()
         };
-        let mut outputs: Vec<(usize, Option<PathBuf>)> = indexed("output")
+        // Read before the values are taken out of `matches`.
+        let [at_output, at_remote, at_data, at_binary, at_raw, at_json] =
+            ["output", "remote_name", "data", "data_binary", "data_raw", "json"].map(indexed);
+        // Taken, not cloned: a batch of -Z transfers has thousands of values.
+        let mut args = Args::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit());
+        let mut outputs: Vec<(usize, Option<PathBuf>)> = at_output
             .into_iter()
             .zip(args.output.iter().cloned().map(Some))
             .collect();
-        outputs.extend(indexed("remote_name").into_iter().map(|i| (i, None)));
+        outputs.extend(at_remote.into_iter().map(|i| (i, None)));
         outputs.sort_by_key(|(i, _)| *i);
         let mut data = Vec::new();
-        for (id, kind, values) in [
-            ("data", DataKind::Ascii, &args.data),
-            ("data_binary", DataKind::Binary, &args.data_binary),
-            ("data_raw", DataKind::Raw, &args.data_raw),
-            ("json", DataKind::Json, &args.json),
+        for (indices, kind, values) in [
+            (at_data, DataKind::Ascii, &args.data),
+            (at_binary, DataKind::Binary, &args.data_binary),
+            (at_raw, DataKind::Raw, &args.data_raw),
+            (at_json, DataKind::Json, &args.json),
         ] {
-            data.extend(indexed(id).into_iter().zip(values.iter().map(|v| (kind, v.clone()))));
+            data.extend(indices.into_iter().zip(values.iter().map(|v| (kind, v.clone()))));
         }
         data.sort_by_key(|(i, _)| *i);
         args.order = ArgOrder {

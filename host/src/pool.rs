@@ -94,7 +94,9 @@ impl Pool {
         let mut idle = lock(&self.idle);
         // Disowned under the lock, before any other fetch can take it.
         slot.disown();
-        idle.retain(|i| i.since.elapsed() < MAX_IDLE_TIME);
+        // One clock read for the whole list (it holds up to MAX_IDLE).
+        let now = Instant::now();
+        idle.retain(|i| now.saturating_duration_since(i.since) < MAX_IDLE_TIME);
         if idle.len() >= MAX_IDLE {
             idle.remove(0);
         }
@@ -104,7 +106,7 @@ impl Pool {
             reader,
             writer,
             slot,
-            since: Instant::now(),
+            since: now,
         });
         true
     }

@@ -891,6 +891,20 @@ impl StreamWriter {
     /// error of the connection. Waits at most the idle timeout without
     /// progress, and never past the total deadline.
     pub async fn drain(&self) -> Result<(), StreamError> {
+        {
+            // The common case, without a clock read or a waiter: nothing
+            // (or little) is buffered.
+            let st = self.shared.lock();
+            if let Some(e) = &st.error {
+                return Err(e.clone());
+            }
+            if st.closing {
+                return Err(StreamError::Closed);
+            }
+            if st.pending <= self.high_water {
+                return Ok(());
+            }
+        }
         let mut last_pending = usize::MAX;
         let (mut deadline, mut why) = self.timeouts.idle_deadline();
         loop {

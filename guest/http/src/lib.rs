@@ -10,12 +10,17 @@ mod heap;
 wit_bindgen::generate!({
     world: "fetch-guest",
     path: "../../wit",
+    // Import parameters borrow (the response head handed to the sink is
+    // the parsed head's strings, not copies of them).
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 use exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Guest, HeadParse, Hop, RequestError};
 use wfetch::fetch::sink::BodySink;
 use wfetch::fetch::streams::{self as streams, OpenOptions, StreamError, StreamReader, StreamWriter, TlsOptions};
-use wfetch::fetch::types::{Header, Request, ResponseHead};
+use wfetch::fetch::types::{
+    HeaderParam, HeaderResult as Header, Request, ResponseHeadParam, ResponseHeadResult as ResponseHead,
+};
 
 use wfetch_http_core as core;
 use wfetch_http_core::body::{BodyDecoder, Framing, Step};
@@ -34,9 +39,10 @@ const MAX_INTERIM: u32 = 32;
 
 /// Separators that end a response head: CRLF CRLF, and the bare-LF forms
 /// that lenient servers send.
-fn head_separators() -> Vec<Vec<u8>> {
-    vec![b"\r\n\r\n".to_vec(), b"\n\n".to_vec(), b"\n\r\n".to_vec()]
-}
+const HEAD_SEPARATORS: &[&[u8]] = &[b"\r\n\r\n", b"\n\n", b"\n\r\n"];
+
+/// The separator that ends a chunk-size line or a trailer line.
+const LINE: &[&[u8]] = &[b"\n"];
 
 struct Component;
 
@@ -49,7 +55,7 @@ impl Guest for Component {
 
     fn parse_response_head(data: Vec<u8>) -> Result<HeadParse, String> {
         match core::head::parse_response_head(&data) {
-            Ok(Some((head, used))) => Ok(HeadParse::Complete((to_wit_head(&head), used as u64))),
+            Ok(Some((head, used))) => Ok(HeadParse::Complete((into_wit_head(head), used as u64))),
             Ok(None) => Ok(HeadParse::NeedMore),
             Err(e) => Err(e.to_string()),
         }
@@ -63,7 +69,7 @@ impl Guest for Component {
             let (target, bytes, url) =
                 core::request::build_request_and_url(&current).map_err(|e| FetchError::Request(request_error(e)))?;
             current.url = url;
-            let (conn, head, wit_head) = exchange(&target, &bytes, sink)?;
+            let (conn, head) = exchange(&target, &bytes, sink)?;
             if opts.follow_redirects && core::redirect::is_redirect(head.status) {
                 if let Some(location) = head.header("location") {
                     if hops.len() as u32 >= opts.max_redirects {
@@ -83,7 +89,7 @@ impl Guest for Component {
             let body_bytes = read_body(&conn.reader, framing, &head, opts.compressed, sink)?;
             conn.finish(core::keepalive::reusable(&current, &head, framing));
             return Ok(FetchResponse {
-                head: wit_head,
+                head: into_wit_head(head),
                 url: current.url,
                 hops,
                 body_bytes,
@@ -97,15 +103,14 @@ impl Guest for Component {
 /// idle connection just before we used it.
 const MAX_STALE_RETRIES: usize = 8;
 
-/// Send the request and read the final response head (parsed, and as
-/// handed to the sink). On a reused connection that fails before any
-/// reply, send it again on the next one (fresh or reused); a fresh
-/// connection's failure is final.
+/// Send the request and read the final response head. On a reused
+/// connection that fails before any reply, send it again on the next one
+/// (fresh or reused); a fresh connection's failure is final.
 fn exchange(
     target: &core::request::Target,
     bytes: &[u8],
     sink: &BodySink,
-) -> Result<(Conn, core::ResponseHead, ResponseHead), FetchError> {
+) -> Result<(Conn, core::ResponseHead), FetchError> {
     let mut tries = 0;
     loop {
         let conn = Conn::open(target)?;
@@ -121,7 +126,7 @@ fn exchange(
             return Err(FetchError::Transport(e));
         }
         match read_final_head(&conn.reader, sink) {
-            Ok((head, wit_head)) => return Ok((conn, head, wit_head)),
+            Ok(head) => return Ok((conn, head)),
             Err(FetchError::EmptyReply | FetchError::Receive(StreamError::ConnectionReset(_))) if retry(&conn) => {
                 continue
             }
@@ -145,8 +150,8 @@ impl Conn {
         let tls = match target.scheme {
             Scheme::Http => None,
             Scheme::Https => Some(TlsOptions {
-                server_name: target.host.clone(),
-                alpn: vec!["http/1.1".to_string()],
+                server_name: &target.host,
+                alpn: &["http/1.1"],
             }),
         };
         let options = OpenOptions {
@@ -155,7 +160,7 @@ impl Conn {
             high_water: None,
         };
         let (reader, writer) =
-            streams::open_connection(&target.host, target.port, &options).map_err(FetchError::Transport)?;
+            streams::open_connection(&target.host, target.port, options).map_err(FetchError::Transport)?;
         Ok(Conn { reader, writer })
     }
 
@@ -193,7 +198,7 @@ impl Conn {
             let ok = match decoder.next_step() {
                 Step::Done => break,
                 _ if decoder.received() > MAX_SKIPPED_BODY => false,
-                Step::ReadLine => match self.reader.readuntil(&[b"\n".to_vec()]) {
+                Step::ReadLine => match self.reader.readuntil(LINE) {
                     Ok(line) => decoder.on_line(&line).is_ok(),
                     Err(_) => false,
                 },
@@ -222,13 +227,12 @@ fn head_part(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Read heads until a final (non-1xx) one, reporting each to the sink;
-/// the final one parsed and as the sink saw it.
-fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<(core::ResponseHead, ResponseHead), FetchError> {
+/// Read heads until a final (non-1xx) one, reporting each to the sink.
+fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<core::ResponseHead, FetchError> {
     let mut first = true;
     let mut interim = 0u32;
     loop {
-        let raw = match reader.readuntil(&head_separators()) {
+        let raw = match reader.readuntil(HEAD_SEPARATORS) {
             Ok(raw) => raw,
             Err(StreamError::IncompleteRead(i)) if i.partial.is_empty() && first => return Err(FetchError::EmptyReply),
             Err(StreamError::IncompleteRead(i)) => {
@@ -251,8 +255,16 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<(core::Resp
             Ok(None) => return Err(FetchError::Protocol("incomplete response head".into())),
             Err(e) => return Err(protocol_error(e)),
         };
-        let wit_head = to_wit_head(&head);
-        sink.response_head(&wit_head, &raw);
+        let headers: Vec<HeaderParam> = head.headers.iter().map(header_param).collect();
+        sink.response_head(
+            ResponseHeadParam {
+                version: head.version.as_str(),
+                status: head.status,
+                reason: &head.reason,
+                headers: &headers,
+            },
+            &raw,
+        );
         // 1xx responses are interim (101 is not: we never ask to upgrade,
         // so a 101 is treated as final and has no body).
         if (100..200).contains(&head.status) && head.status != 101 {
@@ -264,7 +276,7 @@ fn read_final_head(reader: &StreamReader, sink: &BodySink) -> Result<(core::Resp
             }
             continue;
         }
-        return Ok((head, wit_head));
+        return Ok(head);
     }
 }
 
@@ -287,7 +299,7 @@ fn read_body(
         match decoder.next_step() {
             Step::Done => break,
             Step::ReadLine => {
-                let line = match reader.readuntil(&[b"\n".to_vec()]) {
+                let line = match reader.readuntil(LINE) {
                     Ok(line) => line,
                     Err(StreamError::IncompleteRead(_)) => return Err(truncated(&decoder, framing)),
                     Err(StreamError::LimitOverrun(l)) => {
@@ -326,7 +338,7 @@ fn read_body(
     out.finish()?;
     let trailers = decoder.trailers();
     if !trailers.is_empty() {
-        sink.trailers(&trailers.iter().map(to_wit_header).collect::<Vec<_>>());
+        sink.trailers(&trailers.iter().map(header_param).collect::<Vec<_>>());
     }
     Ok(out.delivered)
 }
@@ -439,19 +451,28 @@ fn into_core(req: Request) -> core::request::Request {
     }
 }
 
-fn to_wit_header(h: &core::Header) -> Header {
-    Header {
-        name: h.name.clone(),
-        value: h.value.clone(),
+/// A header as handed to the sink: the parsed header's strings, borrowed.
+fn header_param(h: &core::Header) -> HeaderParam<'_> {
+    HeaderParam {
+        name: &h.name,
+        value: &h.value,
     }
 }
 
-fn to_wit_head(head: &core::ResponseHead) -> ResponseHead {
+/// The head for the fetch's result: the parsed head's strings, moved.
+fn into_wit_head(head: core::ResponseHead) -> ResponseHead {
     ResponseHead {
         version: head.version.as_str().to_string(),
         status: head.status,
-        reason: head.reason.clone(),
-        headers: head.headers.iter().map(to_wit_header).collect(),
+        reason: head.reason,
+        headers: head
+            .headers
+            .into_iter()
+            .map(|h| Header {
+                name: h.name,
+                value: h.value,
+            })
+            .collect(),
     }
 }
 

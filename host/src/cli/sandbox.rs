@@ -80,7 +80,16 @@ impl SandboxArgs {
     /// explicitly).
     pub fn build(&self, urls: &[String], follow: bool, body_len: usize, sends: u32) -> Result<(Policy, Limits), Error> {
         let mut policy = Policy::default();
+        // Many URLs of one origin (a batch of files from one server) make
+        // one rule: a URL whose origin is the previous one's is not parsed
+        // again (its rule would be the same).
+        let mut last_origin = None;
         for url in urls {
+            let origin = origin_of(url);
+            if last_origin == Some(origin) {
+                continue;
+            }
+            last_origin = Some(origin);
             if let Some(rule) = url_rule(url) {
                 policy.push(rule);
             }
@@ -117,6 +126,16 @@ impl SandboxArgs {
         );
         Ok((policy, limits))
     }
+}
+
+/// The URL up to the end of its authority (scheme, user, host, port):
+/// all that [`url_rule`] depends on.
+fn origin_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#', '\\'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
 }
 
 /// The rule for a URL given on the command line: exactly its host and
@@ -157,6 +176,26 @@ pub fn url_rule(url: &str) -> Option<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_of_one_origin_make_one_rule() {
+        assert_eq!(origin_of("http://127.0.0.1:8080/a/b?q#f"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of("https://u:p@h.example?x"), "https://u:p@h.example");
+        assert_eq!(origin_of("h.example:81\\x"), "h.example:81");
+        assert_eq!(origin_of("h.example"), "h.example");
+        let urls: Vec<String> = [
+            "http://a.example/1",
+            "http://a.example/2",
+            "http://b.example:81/",
+            "http://a.example/3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (policy, _) = SandboxArgs::default().build(&urls, false, 0, 1).unwrap();
+        let rules: Vec<String> = policy.rules().iter().map(ToString::to_string).collect();
+        assert_eq!(rules, ["a.example:80", "b.example:81"]);
+    }
 
     #[test]
     fn url_rules() {
