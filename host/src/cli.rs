@@ -367,28 +367,40 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(run_async(Arc::new(args), show_errors));
+    let (code, setup) = runtime.block_on(run_async(Arc::new(args), show_errors));
+    if setup.is_some_and(|s| s.net.tape.is_none()) {
+        // Every transfer is over and its output closed. Tearing down what
+        // is left (the last instances' memory resets, the instance pool's
+        // mappings, the kept-alive connections, the runtime's tasks) would
+        // only delay the exit: the kernel reclaims all of it at once. A
+        // recording (--record) is closed properly instead.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        std::process::exit(code.into());
+    }
     ExitCode::from(code)
 }
 
-async fn run_async(args: Arc<Args>, show_errors: bool) -> u8 {
+/// The exit code, and the setup when the transfers ran.
+async fn run_async(args: Arc<Args>, show_errors: bool) -> (u8, Option<Arc<Setup>>) {
     let setup = match Setup::new(&args) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             if show_errors {
                 eprintln!("wfetch: ({}) {e}", e.exit_code());
             }
-            return e.exit_code();
+            return (e.exit_code(), None);
         }
     };
     let code = transfer::run_all(args, setup.clone(), show_errors).await;
     if let Some(crate::tape::Tape::Replay(r)) = setup.net.tape.as_deref() {
         if let Some(d) = r.divergence() {
             eprintln!("wfetch: ({}) {d}", crate::error::EXIT_REPLAY_DIVERGED);
-            return crate::error::EXIT_REPLAY_DIVERGED;
+            return (crate::error::EXIT_REPLAY_DIVERGED, Some(setup));
         }
     }
-    code
+    (code, Some(setup))
 }
 
 /// The --record or --replay tape, if asked for.

@@ -119,7 +119,16 @@ fn exchange(
         let retry = |conn: &Conn| may_retry && conn.reused();
         tries += 1;
         sink.request_sent(head_part(bytes));
-        if let Err(e) = conn.writer.write(bytes).and_then(|()| conn.writer.drain()) {
+        // drain() returns at once while the writer holds no more than its
+        // high-water mark (the host's default, asked for by `high_water:
+        // None`), so after a request that fits it could only report an
+        // error, and the read that follows reports that one too.
+        let sent = match conn.writer.write(bytes) {
+            Ok(()) if bytes.len() <= DRAIN_FREE => Ok(()),
+            Ok(()) => conn.writer.drain(),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
             if retry(&conn) {
                 continue;
             }
@@ -140,6 +149,10 @@ struct Conn {
     reader: StreamReader,
     writer: StreamWriter,
 }
+
+/// The most request bytes written without a drain() after them: well
+/// under the host's default high-water mark (64 KiB).
+const DRAIN_FREE: usize = 16 * 1024;
 
 /// The largest redirect body read (and dropped) so that its connection can
 /// carry the next request; a larger one closes the connection instead.
