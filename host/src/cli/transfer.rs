@@ -293,14 +293,16 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     let (args, setup) = (&ctx.args, &ctx.setup);
     let start = Instant::now();
     let output = Arc::new(Mutex::new(Output::new(target.clone(), resume > 0, args.create_dirs)));
-    let mut info = Info {
-        url_effective: super::with_scheme(url),
-        filename_effective: match target {
-            Target::File(p) => p.display().to_string(),
-            Target::Stdout => String::new(),
-        },
-        ..Info::default()
-    };
+    // -w's facts are gathered only for -w: a transfer without it needs
+    // only the status (for --retry).
+    let write_out = setup.write_out.is_some();
+    let mut info = Info::default();
+    if write_out {
+        info.url_effective = super::with_scheme(url);
+        if let Target::File(p) = target {
+            info.filename_effective = p.display().to_string();
+        }
+    }
     let req = match super::build_request(args, setup, url, resume) {
         Ok(r) => r,
         Err(e) => {
@@ -313,7 +315,9 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
             }
         }
     };
-    info.method.clone_from(&req.method);
+    if write_out {
+        info.method.clone_from(&req.method);
+    }
     let body_len = req.body.as_ref().map_or(0, |b| b.len() as u64);
     let show_bar = ctx.bars.is_some() && (matches!(target, Target::File(_)) || !std::io::stdout().is_terminal());
     let state = Arc::new(Mutex::new(SinkState {
@@ -398,9 +402,26 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     };
     drop(out);
 
+    let header = |name: &str| {
+        st.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(&h.value).trim().to_string())
+    };
+    let retry_after = header("retry-after").and_then(|v| v.parse().ok());
+    info.http_code = st.status;
+    if !write_out {
+        drop(st);
+        return Attempt {
+            code,
+            message,
+            info,
+            retry_after,
+            output,
+        };
+    }
     let conn = stats.get();
     let since = |t: Option<Instant>| t.map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
-    info.http_code = st.status;
     info.http_version = match st.version.as_str() {
         "" => "0".into(),
         v => v.trim_start_matches("HTTP/").to_string(),
@@ -426,12 +447,6 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
         info.local_ip = local.ip().to_string();
         info.local_port = local.port().to_string();
     }
-    let header = |name: &str| {
-        st.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(&h.value).trim().to_string())
-    };
     if let Ok(resp) = &result {
         info.url_effective.clone_from(&resp.url);
         info.num_redirects = resp.hops.len();
@@ -444,7 +459,6 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
             }
         }
     }
-    let retry_after = header("retry-after").and_then(|v| v.parse().ok());
     // The state is done with: its headers move to -w's facts.
     info.headers = std::mem::take(&mut st.headers);
     info.exitcode = code;
