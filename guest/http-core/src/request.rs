@@ -2,7 +2,6 @@
 //! bytes of the request head and body.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use url::{Host, Position, Url};
 
@@ -95,21 +94,20 @@ pub(crate) fn target_of(url: &Url) -> Result<Target, Error> {
         "https" => (Scheme::Https, 443),
         other => return Err(Error::UnsupportedScheme(other.to_string())),
     };
-    let (host, authority_host) = match url.host() {
-        Some(Host::Ipv6(addr)) => (addr.to_string(), format!("[{addr}]")),
-        Some(Host::Ipv4(addr)) => (addr.to_string(), addr.to_string()),
-        Some(Host::Domain(d)) if !d.is_empty() => (d.to_string(), d.to_string()),
+    // Taken from the URL's serialization (no formatting of addresses):
+    // the host as serialized (IPv6 in brackets), then `:port` unless it is
+    // the scheme's default, which the url crate drops.
+    let host = match (url.host(), url.host_str()) {
+        (Some(Host::Ipv6(_)), Some(h)) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+        (Some(Host::Ipv4(_)), Some(h)) => h.to_string(),
+        (Some(Host::Domain(d)), _) if !d.is_empty() => d.to_string(),
         _ => return Err(Error::InvalidUrl(format!("missing host: {:?}", url.as_str()))),
     };
-    // The url crate drops a port equal to the scheme's default.
     let port = url.port().unwrap_or(default_port);
     if port == 0 {
         return Err(Error::InvalidUrl(format!("port 0: {:?}", url.as_str())));
     }
-    let authority = match url.port() {
-        Some(p) => format!("{authority_host}:{p}"),
-        None => authority_host,
-    };
+    let authority = url[Position::BeforeHost..Position::AfterPort].to_string();
     let path_and_query = match &url[Position::BeforePath..Position::AfterQuery] {
         "" => "/".to_string(),
         pq if pq.starts_with('?') => format!("/{pq}"),
@@ -190,7 +188,9 @@ fn encode(req: &Request, url: &Url) -> Result<(Target, Vec<u8>), Error> {
     let fields: usize = req.headers.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
     let mut out =
         String::with_capacity(256 + req.method.len() + target.path_and_query.len() + target.authority.len() + fields);
-    let _ = write!(out, "{} {} {version}\r\n", req.method, target.path_and_query);
+    for piece in [&req.method, " ", &target.path_and_query, " ", version, "\r\n"] {
+        out.push_str(piece);
+    }
     let mut field = |name: &str, value: &str| {
         out.push_str(name);
         out.push(':');
