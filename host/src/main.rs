@@ -19,6 +19,8 @@ fn main() -> std::process::ExitCode {
             return wfetch::cli::inspect_command(argv.collect());
         }
     }
+    // The engine is made while the arguments are parsed.
+    let early = wfetch::cli::EarlyRuntime::start();
     let args = wfetch::cli::Args::parse_ordered();
-    wfetch::cli::run(args)
+    wfetch::cli::run_with(args, early)
 }
