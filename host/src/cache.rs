@@ -92,27 +92,14 @@ fn hex(bytes: &[u8]) -> String {
 /// Load `wasm` through the cache in `dir`, compiling and storing on a miss.
 pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Component, Outcome)> {
     let path = entry_path(engine, dir, wasm);
-    let mut found_bad = false;
-    // A missing or unreadable entry is a miss.
-    if let Ok(whole) = entry_is_whole(&path) {
-        if whole {
-            // SAFETY: the file holds exactly what `precompile_component`
-            // wrote for this engine configuration (the key says so), its
-            // checksum matches, so it is not truncated or altered by
-            // accident, and entries are replaced by rename, never changed
-            // in place. wasmtime checks the header and version again.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok((c, Outcome::Hit)),
-                Err(e) => {
-                    tracing::warn!("cache entry {} unusable ({e}); rebuilding", path.display());
-                    found_bad = true;
-                }
-            }
-        } else {
-            tracing::warn!("cache entry {} is corrupt; rebuilding", path.display());
-            found_bad = true;
+    let found_bad = match hit(engine, &path) {
+        Hit::Found(c) => return Ok((c, Outcome::Hit)),
+        Hit::Missing => false,
+        Hit::Bad(why) => {
+            tracing::warn!("cache entry {} {why}; rebuilding", path.display());
+            true
         }
-    }
+    };
     let code = engine.precompile_component(wasm)?;
     // SAFETY: `code` was produced just now by this engine.
     let component = unsafe { Component::deserialize(engine, &code)? };
@@ -125,6 +112,40 @@ pub fn load(engine: &Engine, dir: &Path, wasm: &[u8]) -> wasmtime::Result<(Compo
         }
     };
     Ok((component, outcome))
+}
+
+/// [`load`] when the entry is there and whole, without compiling or
+/// writing anything otherwise (None: [`load`] will say why and rebuild).
+pub fn load_hit(engine: &Engine, dir: &Path, wasm: &[u8]) -> Option<Component> {
+    match hit(engine, &entry_path(engine, dir, wasm)) {
+        Hit::Found(c) => Some(c),
+        Hit::Missing | Hit::Bad(_) => None,
+    }
+}
+
+/// What the cache holds at `path`.
+enum Hit {
+    Found(Component),
+    /// Missing or unreadable: a plain miss.
+    Missing,
+    /// There, but damaged or refused by wasmtime.
+    Bad(String),
+}
+
+fn hit(engine: &Engine, path: &Path) -> Hit {
+    match entry_is_whole(path) {
+        Err(_) => Hit::Missing,
+        Ok(false) => Hit::Bad("is corrupt".into()),
+        // SAFETY: the file holds exactly what `precompile_component` wrote
+        // for this engine configuration (the key says so), its checksum
+        // matches, so it is not truncated or altered by accident, and
+        // entries are replaced by rename, never changed in place. wasmtime
+        // checks the header and version again.
+        Ok(true) => match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(c) => Hit::Found(c),
+            Err(e) => Hit::Bad(format!("unusable ({e})")),
+        },
+    }
 }
 
 /// Whether the entry at `path` holds its code whole. Read through a map,

@@ -350,32 +350,51 @@ fn version_text() -> &'static str {
 
 /// Run the command; every failure becomes curl's exit code and message.
 /// The engine and its instance pool, made on a thread of their own from
-/// the first moment of a run: they depend on no argument, and making them
-/// (0.6 ms) overlaps parsing the arguments, the policy and the output
-/// setup instead of preceding the guest's load.
-pub struct EarlyRuntime(Option<std::thread::JoinHandle<Result<Runtime, Error>>>);
+/// the first moment of a run, with the default guest from the default
+/// cache when it is there whole: they depend on no argument, and making
+/// them (about 1 ms) overlaps parsing the arguments, the policy and the
+/// output setup instead of following them. Nothing is compiled or
+/// written there: a miss is left to [`Setup`], which knows the flags.
+pub struct EarlyRuntime(Option<std::thread::JoinHandle<Early>>);
+
+type Early = Result<(Arc<Runtime>, Option<Guest>), Error>;
 
 impl EarlyRuntime {
     /// Start making the runtime (on this thread later, if no thread can
     /// be started now).
     pub fn start() -> EarlyRuntime {
+        // The default cache is not even looked at when a flag may choose
+        // another guest or cache (or none).
+        let default_guest = !std::env::args_os().skip(1).any(|a| {
+            let a = a.to_string_lossy();
+            a == "--no-cache" || a.starts_with("--cache-dir") || a.starts_with("--guest")
+        });
         EarlyRuntime(
             std::thread::Builder::new()
                 .name("wfetch-engine".into())
-                .spawn(Runtime::new)
+                .spawn(move || {
+                    let runtime = Arc::new(Runtime::new()?);
+                    let guest = crate::cache::default_dir()
+                        .filter(|_| default_guest)
+                        .and_then(|dir| runtime.load_cache_hit(DEFAULT_GUEST_NAME, DEFAULT_GUEST, &dir));
+                    Ok((runtime, guest))
+                })
                 .ok(),
         )
     }
 
-    fn take(self) -> Result<Runtime, Error> {
+    fn take(self) -> Early {
         match self.0 {
             Some(thread) => thread
                 .join()
                 .unwrap_or_else(|_| Err(Error::Engine("the engine's setup panicked".into()))),
-            None => Runtime::new(),
+            None => Ok((Arc::new(Runtime::new()?), None)),
         }
     }
 }
+
+/// The embedded guest's name in messages.
+const DEFAULT_GUEST_NAME: &str = "embedded wfetch-guest-http";
 
 /// [`run_with`] with the runtime made when it is needed.
 pub fn run(args: Args) -> ExitCode {
@@ -532,15 +551,20 @@ impl Setup {
             }),
             None => None,
         };
-        // Last: the engine has been made meanwhile (EarlyRuntime).
-        let runtime = Arc::new(early.take()?);
+        // Last: the engine has been made meanwhile (EarlyRuntime), and the
+        // default guest loaded from the default cache if it was there.
+        let (runtime, early_guest) = early.take()?;
         let load = |name: &str, wasm: &[u8]| match &cache_dir {
             Some(dir) => runtime.load_cached(name, wasm, dir).map(|(g, _)| g),
             None => runtime.load(name, wasm),
         };
-        let guest = match (&args.guest, &wasm) {
-            (Some(path), Some(wasm)) => load(&path.display().to_string(), wasm)?,
-            _ => load("embedded wfetch-guest-http", DEFAULT_GUEST)?,
+        let guest = match (&args.guest, &wasm, early_guest) {
+            (Some(path), Some(wasm), _) => load(&path.display().to_string(), wasm)?,
+            (None, _, Some(g)) if !args.no_cache && args.cache_dir.is_none() => {
+                tracing::debug!(target: "wfetch::engine", "guest {DEFAULT_GUEST_NAME}: cache Hit (early)");
+                g
+            }
+            _ => load(DEFAULT_GUEST_NAME, DEFAULT_GUEST)?,
         }
         .with_limits(limits);
         Ok(Setup {

@@ -183,6 +183,13 @@ impl Runtime {
         Ok((self.prepare(name, component)?, outcome))
     }
 
+    /// [`Runtime::load_cached`] when the cache holds the guest whole;
+    /// None (having compiled and written nothing) otherwise.
+    pub fn load_cache_hit(self: &Arc<Self>, name: &str, wasm: &[u8], dir: &std::path::Path) -> Option<Guest> {
+        let component = crate::cache::load_hit(&self.engine, dir, wasm)?;
+        self.prepare(name, component).ok()
+    }
+
     /// The engine, for inspection and precompilation.
     pub fn engine(&self) -> &Engine {
         &self.engine
