@@ -109,11 +109,17 @@ def timed(cmd, env=None):
 
 def side_by_side(wcmd, ccmd, repeat, env, pick):
     """Run wfetch and curl alternately `repeat` times each (so a change in
-    the machine's load hits both alike); `pick` (min or median) of each."""
+    the machine's load hits both alike), wfetch first in even rounds and
+    curl first in odd ones (the tool that runs first measured about 2 %
+    faster); `pick` (min or median) of each."""
     w, c = [], []
-    for _ in range(repeat):
-        w.append(timed(wcmd, env)[0])
-        c.append(timed(ccmd)[0])
+    for i in range(repeat):
+        if i % 2:
+            c.append(timed(ccmd)[0])
+            w.append(timed(wcmd, env)[0])
+        else:
+            w.append(timed(wcmd, env)[0])
+            c.append(timed(ccmd)[0])
     return pick(w), pick(c)
 
 

@@ -908,6 +908,8 @@ impl bindings::wfetch::fetch::types::Host for HostState {}
 
 impl bindings::wfetch::fetch::sink::Host for HostState {}
 
+use bindings::wfetch::fetch::sink::SpliceError;
+
 impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
     fn request_sent(&mut self, s: Resource<SinkSlot>, head: Vec<u8>) -> WResult<()> {
         self.usage
@@ -928,6 +930,28 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
             .add_delivered(data.len(), &self.limits)
             .map_err(wasmtime::Error::new)?;
         Ok(self.table.get_mut(&s)?.0.write(data).await)
+    }
+    async fn write_from(
+        &mut self,
+        s: Resource<SinkSlot>,
+        source: Resource<StreamReader>,
+        n: u64,
+    ) -> WResult<Result<u64, SpliceError>> {
+        // As the guest's read(n) then write(data), counted against the
+        // same limits, with one copy (out of the reader's buffer) instead
+        // of three.
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let got = self.reader(&source)?.read(n).await.map_err(to_wit);
+        let data = match self.count_read(got)? {
+            Ok(data) if data.is_empty() => return Ok(Ok(0)),
+            Ok(data) => data,
+            Err(e) => return Ok(Err(SpliceError::Read(e))),
+        };
+        let moved = data.len() as u64;
+        match self.write(s, data).await? {
+            Ok(()) => Ok(Ok(moved)),
+            Err(e) => Ok(Err(SpliceError::Write(e))),
+        }
     }
     fn trailers(&mut self, s: Resource<SinkSlot>, trailers: Vec<Header>) -> WResult<()> {
         let n = trailers.iter().map(|t| t.name.len() + t.value.len()).sum();

@@ -16,7 +16,7 @@ wit_bindgen::generate!({
 });
 
 use exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Guest, HeadParse, Hop, RequestError};
-use wfetch::fetch::sink::BodySink;
+use wfetch::fetch::sink::{BodySink, SpliceError};
 use wfetch::fetch::streams::{self as streams, OpenOptions, StreamError, StreamReader, StreamWriter, TlsOptions};
 use wfetch::fetch::types::{
     HeaderParam, HeaderResult as Header, Request, ResponseHeadParam, ResponseHeadResult as ResponseHead,
@@ -309,7 +309,8 @@ fn read_body(
             .flatten(),
     );
     loop {
-        match decoder.next_step() {
+        let step = decoder.next_step();
+        match step {
             Step::Done => break,
             Step::ReadLine => {
                 let line = match reader.readuntil(LINE) {
@@ -325,6 +326,22 @@ fn read_body(
                 };
                 decoder.on_line(&line).map_err(protocol_error)?;
             }
+            // A body that needs no decoding goes from the reader to the
+            // sink inside the host (write-from): up to n bytes as they
+            // come, as read(n) then write would move them.
+            Step::ReadExact(n) | Step::ReadToEof(n) if out.direct() => match sink.write_from(reader, n) {
+                Ok(0) => match step {
+                    Step::ReadToEof(_) => decoder.on_eof().map_err(protocol_error)?,
+                    _ => return Err(truncated(&decoder, framing)),
+                },
+                Ok(moved) => {
+                    decoder.on_data(moved);
+                    sink.progress(decoder.received(), decoder.expected());
+                    out.delivered += moved;
+                }
+                Err(SpliceError::Read(e)) => return Err(FetchError::Receive(e)),
+                Err(SpliceError::Write(e)) => return Err(FetchError::Sink(e)),
+            },
             // Up to n bytes as they come (not readexactly): what arrived
             // before a reset is still delivered, as curl does.
             Step::ReadExact(n) => match reader.read(n as i64) {
@@ -388,6 +405,11 @@ impl<'a> Output<'a> {
             buf: Vec::new(),
             delivered: 0,
         }
+    }
+
+    /// No content decoding: the body goes to the sink as it comes.
+    fn direct(&self) -> bool {
+        self.decoder.is_none()
     }
 
     fn write(&mut self, data: Vec<u8>) -> Result<(), FetchError> {
