@@ -321,3 +321,33 @@ async fn probe_idle_timeout_is_timed_out() {
     check(&got, &want);
     assert!(peer.await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_write_from_moves_reader_bytes_to_the_sink() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        sock.write_all(b"spliced line 1\nspliced line 2\n").await.unwrap();
+        sock.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let _ = sock.read_to_end(&mut rest).await;
+    });
+    let (_, lines) = run(port, "splice", Duration::from_secs(10)).await;
+    peer.await.unwrap();
+    // The first call moves exactly what it asked for, the second what was
+    // left (up to n), the third finds the end of the stream.
+    check(
+        &lines,
+        &[
+            line("open-connection tcp -> ok"),
+            line("spliced line 1"),
+            line("write-from(15) -> ok 15"),
+            line("spliced line 2"),
+            line("write-from(100) -> ok 15"),
+            line("write-from(100) -> ok 0"),
+            line("close"),
+            line("wait-closed -> ok"),
+        ],
+    );
+}

@@ -14,7 +14,7 @@ wit_bindgen::generate!({
 });
 
 use exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Guest, HeadParse, RequestError};
-use wfetch::fetch::sink::BodySink;
+use wfetch::fetch::sink::{BodySink, SpliceError};
 use wfetch::fetch::streams::{self, ExtraInfo, OpenOptions, StreamError, StreamReader, StreamWriter, TlsOptions};
 use wfetch::fetch::types::{Request, ResponseHead};
 
@@ -38,6 +38,7 @@ impl Guest for Component {
             "tls" => tls(&mut out, &host, port),
             "errors" => errors(&mut out, &host, port),
             "timeout" => timeout(&mut out, &host, port),
+            "splice" => splice(&mut out, &host, port),
             other => return Err(FetchError::Protocol(format!("unknown probe scenario {other:?}"))),
         }
         Ok(FetchResponse {
@@ -333,6 +334,34 @@ fn timeout(out: &mut Report, host: &str, port: u16) {
     };
     out.bytes("read(10)", reader.read(10));
     out.bytes("readexactly(1)", reader.readexactly(1));
+    writer.close();
+    out.line("close".into());
+    out.unit("wait-closed", writer.wait_closed());
+}
+
+/// The sink's write-from: the peer sends two lines and closes. Each
+/// call's bytes go to the sink (the report) inside the host, so a whole
+/// line moved shows as a report line of its own before the call's line.
+fn splice(out: &mut Report, host: &str, port: u16) {
+    let plain = OpenOptions {
+        tls: None,
+        limit: None,
+        high_water: None,
+    };
+    let Some((reader, writer)) = out.open("open-connection tcp", host, port, &plain) else {
+        return;
+    };
+    for n in [15, 100, 100] {
+        match out.sink.write_from(&reader, n) {
+            Ok(moved) => {
+                // Whole lines moved (the peer's lines are 15 bytes).
+                out.lines += moved / 15;
+                out.line(format!("write-from({n}) -> ok {moved}"));
+            }
+            Err(SpliceError::Read(e)) => out.line(format!("write-from({n}) -> err read {}", error(&e))),
+            Err(SpliceError::Write(e)) => out.line(format!("write-from({n}) -> err write {}", quote(e.as_bytes()))),
+        }
+    }
     writer.close();
     out.line("close".into());
     out.unit("wait-closed", writer.wait_closed());
