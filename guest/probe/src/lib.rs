@@ -322,14 +322,19 @@ fn errors(out: &mut Report, host: &str, port: u16) {
     out.open("open-connection \"\"", "", port, &plain);
 }
 
-/// A peer that accepts and never sends: the host's idle timeout.
-fn timeout(out: &mut Report, host: &str, port: u16) {
+/// A plain TCP connection with the host's default options, reported.
+fn open_plain(out: &mut Report, host: &str, port: u16) -> Option<(StreamReader, StreamWriter)> {
     let plain = OpenOptions {
         tls: None,
         limit: None,
         high_water: None,
     };
-    let Some((reader, writer)) = out.open("open-connection tcp", host, port, &plain) else {
+    out.open("open-connection tcp", host, port, &plain)
+}
+
+/// A peer that accepts and never sends: the host's idle timeout.
+fn timeout(out: &mut Report, host: &str, port: u16) {
+    let Some((reader, writer)) = open_plain(out, host, port) else {
         return;
     };
     out.bytes("read(10)", reader.read(10));
@@ -343,12 +348,7 @@ fn timeout(out: &mut Report, host: &str, port: u16) {
 /// call's bytes go to the sink (the report) inside the host, so a whole
 /// line moved shows as a report line of its own before the call's line.
 fn splice(out: &mut Report, host: &str, port: u16) {
-    let plain = OpenOptions {
-        tls: None,
-        limit: None,
-        high_water: None,
-    };
-    let Some((reader, writer)) = out.open("open-connection tcp", host, port, &plain) else {
+    let Some((reader, writer)) = open_plain(out, host, port) else {
         return;
     };
     for n in [15, 100, 100] {
