@@ -348,7 +348,6 @@ fn version_text() -> &'static str {
     )
 }
 
-/// Run the command; every failure becomes curl's exit code and message.
 /// The engine and its instance pool, made on a thread of their own from
 /// the first moment of a run, with the default guest from the default
 /// cache when it is there whole: they depend on no argument, and making
@@ -396,13 +395,9 @@ impl EarlyRuntime {
 /// The embedded guest's name in messages.
 const DEFAULT_GUEST_NAME: &str = "embedded wfetch-guest-http";
 
-/// [`run_with`] with the runtime made when it is needed.
-pub fn run(args: Args) -> ExitCode {
-    run_with(args, EarlyRuntime(None))
-}
-
-/// Run the command line's transfers; the exit code is curl's.
-pub fn run_with(args: Args, early: EarlyRuntime) -> ExitCode {
+/// Run the command with the engine `early` is making; every failure
+/// becomes curl's exit code and message.
+pub fn run(args: Args, early: EarlyRuntime) -> ExitCode {
     if std::env::var_os("WFETCH_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_env("WFETCH_LOG"))

@@ -937,12 +937,10 @@ impl bindings::wfetch::fetch::sink::HostBodySink for HostState {
         source: Resource<StreamReader>,
         n: u64,
     ) -> WResult<Result<u64, SpliceError>> {
-        // As the guest's read(n) then write(data), counted against the
-        // same limits, with one copy (out of the reader's buffer) instead
-        // of three.
+        // The guest's read(n) then write(data), under the same limits,
+        // with one copy (out of the reader's buffer) instead of three.
         let n = i64::try_from(n).unwrap_or(i64::MAX);
-        let got = self.reader(&source)?.read(n).await.map_err(to_wit);
-        let data = match self.count_read(got)? {
+        let data = match wit::HostStreamReader::read(self, source, n).await? {
             Ok(data) if data.is_empty() => return Ok(Ok(0)),
             Ok(data) => data,
             Err(e) => return Ok(Err(SpliceError::Read(e))),

@@ -22,5 +22,5 @@ fn main() -> std::process::ExitCode {
     // The engine is made while the arguments are parsed.
     let early = wfetch::cli::EarlyRuntime::start();
     let args = wfetch::cli::Args::parse_ordered();
-    wfetch::cli::run_with(args, early)
+    wfetch::cli::run(args, early)
 }

@@ -892,8 +892,9 @@ impl StreamWriter {
     /// progress, and never past the total deadline.
     pub async fn drain(&self) -> Result<(), StreamError> {
         {
-            // The common case, without a clock read or a waiter: nothing
-            // (or little) is buffered.
+            // The look at call time (asyncio's rule is about the high
+            // mark), without a waiter or a clock read: the common case
+            // returns here.
             let st = self.shared.lock();
             if let Some(e) = &st.error {
                 return Err(e.clone());
@@ -906,7 +907,7 @@ impl StreamWriter {
             }
         }
         let mut last_pending = usize::MAX;
-        let (mut deadline, mut why) = self.timeouts.idle_deadline();
+        let mut limit = None;
         loop {
             let progress = self.shared.progress.notified();
             tokio::pin!(progress);
@@ -916,23 +917,16 @@ impl StreamWriter {
                 if let Some(e) = &st.error {
                     return Err(e.clone());
                 }
-                if last_pending == usize::MAX {
-                    // First look: asyncio's rule is about the high mark.
-                    if st.closing {
-                        return Err(StreamError::Closed);
-                    }
-                    if st.pending <= self.high_water {
-                        return Ok(());
-                    }
-                } else if st.pending <= self.low_water || st.done {
+                if st.pending <= self.low_water || st.done {
                     return Ok(());
                 }
                 if st.pending < last_pending {
                     // Progress: the idle timeout starts again.
-                    (deadline, why) = self.timeouts.idle_deadline();
+                    limit = None;
                 }
                 last_pending = st.pending;
             }
+            let (deadline, why) = *limit.get_or_insert_with(|| self.timeouts.idle_deadline());
             tokio::select! {
                 _ = progress => {}
                 _ = tokio::time::sleep_until(deadline) => {
