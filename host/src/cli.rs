@@ -416,7 +416,10 @@ pub fn run(args: Args, early: EarlyRuntime) -> ExitCode {
         }
     };
     let (code, setup) = runtime.block_on(run_async(Arc::new(args), early, show_errors));
-    if setup.is_some_and(|s| s.net.tape.is_none()) {
+    // `setup` is only looked at, not dropped: it holds the engine, the
+    // instance pool and the guests' spare instances, whose teardown is
+    // what exiting here skips.
+    if setup.as_ref().is_some_and(|s| s.net.tape.is_none()) {
         // Every transfer is over and its output closed. Tearing down what
         // is left (the last instances' memory resets, the instance pool's
         // mappings, the kept-alive connections, the runtime's tasks) would
