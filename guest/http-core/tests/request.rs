@@ -1,7 +1,8 @@
 //! Request encoding: the exact bytes for each feature, and every rejection.
 
 use wfetch_http_core::request::{
-    build_request, build_request_and_url, effective_url, parse_target, Request, Scheme, UserHeader, USER_AGENT,
+    build_request, build_request_and_url, canonical_target, effective_url, parse_target, Request, Scheme, UserHeader,
+    USER_AGENT,
 };
 use wfetch_http_core::Error;
 
@@ -203,4 +204,194 @@ fn the_url_from_building_a_request_is_the_effective_url() {
         assert_eq!(got, effective_url(url), "{url}");
         assert_eq!(bytes, build_request(&get(url)).unwrap().1, "{url}");
     }
+}
+
+/// The url crate's answer for `url`, to hold [`canonical_target`] to it:
+/// whenever the fast path takes a URL, the url crate must parse it, give
+/// it back unchanged, and agree on the target; and the request built
+/// either way must be the same.
+fn check_canonical(url: &str) -> bool {
+    let Some(fast) = canonical_target(url) else {
+        return false;
+    };
+    let slow = parse_target(url).unwrap_or_else(|e| panic!("fast path took {url:?}, the url crate refuses it: {e}"));
+    assert_eq!(fast, slow, "{url:?}");
+    assert_eq!(effective_url(url), url, "the url crate rewrites {url:?}");
+    let (_, bytes, effective) = build_request_and_url(&get(url)).unwrap();
+    assert_eq!(effective, url);
+    let head = String::from_utf8(bytes).unwrap();
+    assert!(head.starts_with(&format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\n",
+        slow.path_and_query, slow.authority
+    )));
+    true
+}
+
+#[test]
+fn canonical_urls_skip_the_url_parser_and_agree_with_it() {
+    // Typical URLs, as the host hands them over: all take the fast path.
+    for url in [
+        "http://127.0.0.1:8080/small/7.txt",
+        "https://example.com/",
+        "https://www.example.co.uk/a/b/c.html?x=1&y=%20z",
+        "http://10.0.0.255:65535/~user/file.tar.gz",
+        "http://a-b.c-d.example/path;p=1/@x:y/!$&()*+,=",
+        "https://h:8443/?q?r/s",
+        "http://1.2.3.com/x",
+        "http://0xg/",
+        "http://h/a'b",
+        "http://h//double//slashes/",
+    ] {
+        assert!(check_canonical(url), "{url:?} should take the fast path");
+    }
+    // What the url crate would rewrite, check or refuse: never the fast path.
+    for url in [
+        "HTTP://h/",
+        "http://H/",
+        "http://h",
+        "http://h?q",
+        "http://h:80/",
+        "https://h:443/",
+        "http://h:080/",
+        "http://h:0/",
+        "http://h:/",
+        "http://h:65536/",
+        "http://u@h/",
+        "http://u:p@h/",
+        "http://[::1]/",
+        "http://1.2.3/",
+        "http://1.2.3.4.5/",
+        "http://01.2.3.4/",
+        "http://256.0.0.1/",
+        "http://0x7f.0.0.1/",
+        "http://a.0x1f/",
+        "http://a.09/",
+        "http://4294967295/",
+        "http://xn--bcher-kva.example/",
+        "http://a..b/",
+        "http://a./",
+        "http://.a/",
+        "http://exa_mple.com/",
+        "http://b\u{fc}cher.example/",
+        "http://h/a/./b",
+        "http://h/a/../b",
+        "http://h/..",
+        "http://h/%2e/x",
+        "http://h/%2E%2e/x",
+        "http://h/a%zz",
+        "http://h/a b",
+        "http://h/a\tb",
+        "http://h/a\\b",
+        "http://h/a|b",
+        "http://h/a{b}",
+        "http://h/\u{fc}",
+        "http://h/?a'b",
+        "http://h/?a b",
+        "http://h/#f",
+        "http://h/?q#f",
+        "ftp://h/",
+    ] {
+        assert!(!check_canonical(url), "{url:?} must be left to the url crate");
+    }
+}
+
+#[test]
+fn canonical_target_agrees_with_the_url_crate_on_generated_urls() {
+    let schemes = ["http://", "https://", "HTTP://", "http:/", "ftp://", ""];
+    let userinfo = ["", "u@", "u:p@"];
+    let hosts = [
+        "example.com",
+        "a",
+        "127.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "01.2.3.4",
+        "0x7f.0.0.1",
+        "0x7f",
+        "0x",
+        "0xg",
+        "1.2.3.com",
+        "a-.b",
+        "-a",
+        "ab--cd",
+        "xn--abc",
+        "xn--bcher-kva",
+        "Example.com",
+        "exa_mple.com",
+        "a..b",
+        ".a",
+        "a.",
+        "[::1]",
+        "ex%41mple.com",
+        "a b",
+        "\u{fc}mlaut.de",
+        "1e2.com",
+        "a.0x",
+        "a.09",
+        "a.1",
+        "0",
+        "4294967295",
+        "",
+    ];
+    let ports = [
+        "", ":80", ":443", ":8080", ":0", ":080", ":65535", ":65536", ":", ":99999", ":1a",
+    ];
+    let paths = [
+        "",
+        "/",
+        "/a/b",
+        "/a/./b",
+        "/a/../b",
+        "/.",
+        "/..",
+        "/%2e/",
+        "/%2E%2e",
+        "/a%20b",
+        "/a b",
+        "/a%zz",
+        "/a%2",
+        "/a'b",
+        "/~user/x.txt",
+        "//x",
+        "/a\\b",
+        "/a|b",
+        "/a{b}",
+        "/\u{fc}",
+        "/a\tb",
+        "/@:!$&()*+,;=",
+        "/.a/b.",
+    ];
+    let tails = ["", "?", "?a=b", "?a'b", "?a b", "?x?y", "?%2e", "?a#f", "#", "#frag"];
+    let mut taken = 0;
+    let mut n = 0usize;
+    for scheme in schemes {
+        for host in hosts {
+            for port in ports {
+                for path in paths {
+                    n += 1;
+                    let url = format!(
+                        "{scheme}{}{host}{port}{path}{}",
+                        userinfo[n % 3],
+                        tails[n % tails.len()]
+                    );
+                    taken += usize::from(check_canonical(&url));
+                }
+            }
+        }
+    }
+    // Single-byte changes of canonical URLs: every printable ASCII byte
+    // at every position.
+    for base in ["http://127.0.0.1:8080/a/b.txt?x=1", "https://a.example/p"] {
+        for i in 0..base.len() {
+            for c in 0x20u8..0x7f {
+                let mut url = base.as_bytes().to_vec();
+                url[i] = c;
+                taken += usize::from(check_canonical(std::str::from_utf8(&url).unwrap()));
+            }
+        }
+    }
+    assert!(taken > 1000, "the fast path took only {taken} URLs");
 }

@@ -1,10 +1,12 @@
 //! Requests: whatever the fields, either an error or a head whose every
-//! line ends in CRLF with no bare CR, LF or NUL (no header injection).
+//! line ends in CRLF with no bare CR, LF or NUL (no header injection); and
+//! a URL that the fast path (`canonical_target`) takes is one the url
+//! crate parses to the same target and gives back unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wfetch_http_core::redirect::next_request;
-use wfetch_http_core::request::{build_request, Request, UserHeader};
+use wfetch_http_core::request::{build_request, canonical_target, effective_url, parse_target, Request, UserHeader};
 
 fuzz_target!(|data: &[u8]| {
     // Fields separated by 0x01: method, url, header name, header value, body.
@@ -13,6 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let mut next = || fields.next().unwrap_or_default().to_string();
     let (method, url, name, value, body) = (next(), next(), next(), next(), next());
     let flags = data.first().copied().unwrap_or_default();
+    if let Some(target) = canonical_target(&url) {
+        assert_eq!(parse_target(&url).ok(), Some(target), "{url:?}");
+        assert_eq!(effective_url(&url), url);
+    }
     let req = Request {
         method,
         url,
