@@ -157,9 +157,10 @@ pub fn build_request_and_url(req: &Request) -> Result<(Target, Vec<u8>, String),
 }
 
 /// The target of `url` without the url crate, when `url` is already in the
-/// form the url crate would give it back (as every URL the host and the
-/// redirect code hand over is): `http://` or `https://`, a lower-case ASCII
-/// name or a dotted-quad IPv4 address, a port only when not the scheme's
+/// form the url crate would give it back (as URLs are usually typed, and
+/// as the redirect code writes them): `http://` or `https://`, a
+/// lower-case ASCII name or a dotted-quad IPv4 address, a port only when
+/// not the scheme's
 /// default, a path starting with `/`, an optional query, and nothing that
 /// parser would change or check further (user info, `[IPv6]`, `xn--`
 /// labels, dot segments, fragments, characters it percent-encodes). Then
