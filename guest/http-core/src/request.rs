@@ -157,16 +157,15 @@ pub fn build_request_and_url(req: &Request) -> Result<(Target, Vec<u8>, String),
 }
 
 /// The target of `url` without the url crate, when `url` is already in the
-/// form the url crate would give it back (as URLs are usually typed, and
-/// as the redirect code writes them): `http://` or `https://`, a
-/// lower-case ASCII name or a dotted-quad IPv4 address, a port only when
-/// not the scheme's
-/// default, a path starting with `/`, an optional query, and nothing that
-/// parser would change or check further (user info, `[IPv6]`, `xn--`
-/// labels, dot segments, fragments, characters it percent-encodes). Then
-/// `Url::parse(url)` would succeed, serialize to `url` unchanged, and give
-/// this same target (a differential test and the `request` fuzz target
-/// hold it to that). None means: ask the url crate.
+/// form the url crate would give it back (as URLs are usually typed, and as
+/// the redirect code writes them): `http://` or `https://`, a lower-case
+/// ASCII name or a dotted-quad IPv4 address, a port only when not the
+/// scheme's default, a path starting with `/`, an optional query, and
+/// nothing that parser would change or check further (user info, `[IPv6]`,
+/// `xn--` labels, dot segments, fragments, characters it percent-encodes).
+/// Then `Url::parse(url)` would succeed, serialize to `url` unchanged, and
+/// give this same target (a differential test and the `request` fuzz
+/// target hold it to that). None means: ask the url crate.
 ///
 /// A small fetch's URL parse was about 5 % of the CPU of fetching 1,000
 /// small files (the parser's host serialization and IDNA pass, in the
