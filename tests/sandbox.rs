@@ -711,6 +711,25 @@ fn limit_flags_stop_the_guest_with_exit_111() {
     assert!(start.elapsed() < Duration::from_secs(10));
 }
 
+/// The default guest's heap starts small and grows with `memory.grow`
+/// as a fetch needs it (guest/http/src/heap.rs): a brotli body with a
+/// 16 MiB window decodes whole; under a memory limit the growth is
+/// refused and the fetch stops with the limit's error.
+#[test]
+fn the_default_guest_grows_its_heap_up_to_the_memory_limit() {
+    let s = server();
+    let out = wfetch(&["-sS", "--compressed", &s.url("/br-big")]);
+    ok(&out);
+    assert!(
+        out.stdout == crate::util::server::big_body(),
+        "{} bytes",
+        out.stdout.len()
+    );
+    let out = wfetch(&["-sS", "--compressed", "--max-memory", "4M", &s.url("/br-big")]);
+    assert_eq!(code(&out), 111, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-memory"), "{}", stderr(&out));
+}
+
 #[test]
 fn a_hostile_guest_through_the_cli() {
     let s = server();

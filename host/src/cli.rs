@@ -260,15 +260,10 @@ pub enum DataKind {
 }
 
 impl Args {
-    /// Parse the process's arguments, keeping the order of -o/-O and of
-    /// the data flags (which clap's fields lose).
-    pub fn parse_ordered() -> Args {
-        Self::parse_ordered_from(std::env::args_os())
-    }
-
-    /// [`Args::parse_ordered`] from the given arguments (the first is the
-    /// program name). Exits with clap's message and code on bad usage.
-    pub fn parse_ordered_from<I, T>(argv: I) -> Args
+    /// Parse the arguments (the first is the program name), keeping the
+    /// order of -o/-O and of the data flags (which clap's fields lose).
+    /// Exits with clap's message and code on bad usage.
+    pub fn parse_ordered<I, T>(argv: I) -> Args
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
@@ -361,10 +356,10 @@ type Early = Result<(Arc<Runtime>, Option<Guest>), Error>;
 impl EarlyRuntime {
     /// Start making the runtime (on this thread later, if no thread can
     /// be started now).
-    pub fn start() -> EarlyRuntime {
+    pub fn start(argv: &[std::ffi::OsString]) -> EarlyRuntime {
         // The default cache is not even looked at when a flag may choose
         // another guest or cache (or none).
-        let default_guest = !std::env::args_os().skip(1).any(|a| {
+        let default_guest = !argv.iter().skip(1).any(|a| {
             let a = a.to_string_lossy();
             a == "--no-cache" || a.starts_with("--cache-dir") || a.starts_with("--guest")
         });

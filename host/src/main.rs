@@ -13,14 +13,13 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let mut argv = std::env::args_os();
-    if let (Some(_), Some(first)) = (argv.next(), argv.next()) {
-        if first == "inspect" {
-            return wfetch::cli::inspect_command(argv.collect());
-        }
+    // Copied once: a batch of -Z transfers has thousands of arguments.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|first| first == "inspect") {
+        return wfetch::cli::inspect_command(argv.into_iter().skip(2).collect());
     }
     // The engine is made while the arguments are parsed.
-    let early = wfetch::cli::EarlyRuntime::start();
-    let args = wfetch::cli::Args::parse_ordered();
+    let early = wfetch::cli::EarlyRuntime::start(&argv);
+    let args = wfetch::cli::Args::parse_ordered(argv);
     wfetch::cli::run(args, early)
 }

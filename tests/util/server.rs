@@ -171,6 +171,14 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
             v.extend_from_slice(&encoded);
             Reply::close(v)
         }
+        "/br-big" => {
+            let mut v = head(&format!(
+                "Content-Encoding: br\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
+                big_br().len()
+            ));
+            v.extend_from_slice(big_br());
+            Reply::close(v)
+        }
         "/gzip-chunked" => {
             let mut v = chunked(&encode("gzip", &body), 777, "");
             let at = v.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
@@ -183,6 +191,29 @@ pub fn route(path: &str, request: &[u8]) -> Reply {
         ),
         _ => Reply::close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nno route!\n".to_vec()),
     }
+}
+
+/// 2 MiB of numbered lines: [`big_br`] decoded.
+pub fn big_body() -> Vec<u8> {
+    (0..200_000u32)
+        .map(|i| format!("{:09}\n", i.wrapping_mul(2_654_435_761)))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// [`big_body`] as brotli with a 16 MiB window: decoding it takes a ring
+/// buffer of the window's size, far beyond the default guest's initial
+/// heap.
+pub fn big_br() -> &'static [u8] {
+    static BR: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BR.get_or_init(|| {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 1, 24);
+        w.write_all(&big_body()).unwrap();
+        drop(w);
+        out
+    })
 }
 
 /// True the first time `key` is asked for in this test run (per-route state

@@ -3,6 +3,12 @@
 //! added with `memory.grow`. Rust's own allocator for that target grows
 //! memory for its very first allocation, and every `memory.grow` costs the
 //! host a change of page protection (bench/RESULTS.md).
+//!
+//! The heap is handed to talc 64 KiB at a time, even within the initial
+//! memory: talc writes at both ends of its free space on every
+//! allocation, so a heap spanning the whole initial memory would dirty
+//! its last page in every fetch (a page fault on an instance slot's first
+//! use, a page to reset after every fetch).
 
 use core::alloc::Layout;
 use core::arch::wasm32;
@@ -21,28 +27,33 @@ pub struct Heap(Span);
 
 impl OomHandler for Heap {
     fn handle_oom(talc: &mut Talc<Self>, layout: Layout) -> Result<(), ()> {
-        let end = wasm32::memory_size::<0>() * PAGE;
-        if talc.oom_handler.0.is_empty() {
-            let base = core::ptr::addr_of!(__heap_base) as usize;
-            if end > base + PAGE / 16 {
-                // SAFETY: [base, end) is memory nothing else uses.
-                talc.oom_handler.0 = unsafe { talc.claim(Span::new(base as *mut u8, end as *mut u8))? };
-                return Ok(());
-            }
-        }
         let need = layout.size() + layout.align() * 2 + 256;
-        let pages = need.div_ceil(PAGE);
-        if wasm32::memory_grow::<0>(pages) == usize::MAX {
-            return Err(());
+        let step = need.next_multiple_of(PAGE);
+        let mut end = wasm32::memory_size::<0>() * PAGE;
+        // The heap's next span: what the initial memory has left, then
+        // grown pages.
+        let (base, acme) = match talc.oom_handler.0.get_base_acme() {
+            Some((base, acme)) => (base as usize, acme as usize),
+            None => {
+                let base = core::ptr::addr_of!(__heap_base) as usize;
+                (base, base)
+            }
+        };
+        if acme + step > end {
+            let pages = (acme + step - end).div_ceil(PAGE);
+            if wasm32::memory_grow::<0>(pages) == usize::MAX {
+                return Err(());
+            }
+            end += pages * PAGE;
         }
-        let new_end = (end + pages * PAGE) as *mut u8;
-        talc.oom_handler.0 = match talc.oom_handler.0.get_base_acme() {
-            // SAFETY: the heap ends where memory ended: grow it in place.
-            Some((base, acme)) if acme as usize == end => unsafe {
-                talc.extend(talc.oom_handler.0, Span::new(base, new_end))
-            },
-            // SAFETY: the new pages are ours alone.
-            _ => unsafe { talc.claim(Span::new(end as *mut u8, new_end))? },
+        let new_acme = (acme + step).min(end) as *mut u8;
+        talc.oom_handler.0 = if talc.oom_handler.0.is_empty() {
+            // SAFETY: [base, new_acme) is memory nothing else uses.
+            unsafe { talc.claim(Span::new(base as *mut u8, new_acme))? }
+        } else {
+            // SAFETY: the heap ends at `acme` and what follows up to
+            // `new_acme` is memory nothing else uses: grow it in place.
+            unsafe { talc.extend(talc.oom_handler.0, Span::new(base as *mut u8, new_acme)) }
         };
         Ok(())
     }

@@ -40,7 +40,7 @@ fn data_flags_join_like_curl() {
 
 #[test]
 fn order_of_outputs_and_data_is_kept() {
-    let args = Args::parse_ordered_from(["wfetch", "-O", "-o", "b", "--data-binary", "x", "-d", "y", "u1", "u2"]);
+    let args = Args::parse_ordered(["wfetch", "-O", "-o", "b", "--data-binary", "x", "-d", "y", "u1", "u2"]);
     assert_eq!(args.outputs(), vec![None, Some(PathBuf::from("b"))]);
     assert_eq!(
         args.data_flags(),
