@@ -73,10 +73,13 @@ pub const SPARE_HEADROOM: usize = (MAX_INSTANCES / 8) as usize;
 /// How much of a slot's linear memory stays mapped between fetches, with
 /// and without the `PAGEMAP_SCAN` ioctl (Linux 6.7+). With it, wasmtime
 /// restores only the pages a fetch dirtied in that range, so the next
-/// instance takes no page faults there (the default guest's stack alone
-/// ends 1 MiB in). Without it, the whole range is reset with `memset`
-/// after every fetch, so it is kept small and the rest is returned to the
-/// kernel (page faults on the next fetch instead).
+/// instance takes no page faults there (the default guest's 576 KiB of
+/// initial memory and what a larger fetch grows). The scan walks the
+/// page table over the memory's whole current size, which is why the
+/// default guest's initial memory is kept small (guest/.cargo/config.toml).
+/// Without it, the whole range is reset with `memset` after every fetch,
+/// so it is kept small and the rest is returned to the kernel (page
+/// faults on the next fetch instead).
 const KEEP_RESIDENT_SCANNED: usize = 4 << 20;
 const KEEP_RESIDENT_MEMSET: usize = 256 << 10;
 
