@@ -4,11 +4,12 @@
 //! memory for its very first allocation, and every `memory.grow` costs the
 //! host a change of page protection (bench/RESULTS.md).
 //!
-//! The heap is handed to talc 64 KiB at a time, even within the initial
+//! The heap is handed to talc 16 KiB at a time, even within the initial
 //! memory: talc writes at both ends of its free space on every
 //! allocation, so a heap spanning the whole initial memory would dirty
-//! its last page in every fetch (a page fault on an instance slot's first
-//! use, a page to reset after every fetch).
+//! its far end in every fetch (a page fault on an instance slot's first
+//! use, a page to reset after every fetch); a small fetch's heap fits in
+//! the first step.
 
 use core::alloc::Layout;
 use core::arch::wasm32;
@@ -16,6 +17,9 @@ use talc::{locking::AssumeUnlockable, OomHandler, Span, Talc, Talck};
 
 /// A wasm page.
 const PAGE: usize = 64 * 1024;
+
+/// How much more of the memory talc is given at a time.
+const STEP: usize = 16 * 1024;
 
 extern "C" {
     /// The end of the linker's data and stack: the heap starts here.
@@ -28,7 +32,7 @@ pub struct Heap(Span);
 impl OomHandler for Heap {
     fn handle_oom(talc: &mut Talc<Self>, layout: Layout) -> Result<(), ()> {
         let need = layout.size() + layout.align() * 2 + 256;
-        let step = need.next_multiple_of(PAGE);
+        let step = need.next_multiple_of(STEP);
         let mut end = wasm32::memory_size::<0>() * PAGE;
         // The heap's next span: what the initial memory has left, then
         // grown pages.
