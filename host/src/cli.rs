@@ -493,13 +493,22 @@ impl Setup {
             true => None,
             false => args.cache_dir.clone().or_else(crate::cache::default_dir),
         };
-        let wasm = match &args.guest {
-            None => None,
-            Some(path) => Some(std::fs::read(path).map_err(|e| Error::Guest {
-                name: path.display().to_string(),
-                why: format!("cannot read: {e}"),
-            })?),
-        };
+        // --guest's name and bytes, read first: an unreadable file is refused
+        // before anything else.
+        let guest_file = args
+            .guest
+            .as_ref()
+            .map(|path| {
+                let name = path.display().to_string();
+                match std::fs::read(path) {
+                    Ok(wasm) => Ok((name, wasm)),
+                    Err(e) => Err(Error::Guest {
+                        name,
+                        why: format!("cannot read: {e}"),
+                    }),
+                }
+            })
+            .transpose()?;
         let tls = crate::tls::client_config(&TlsSettings {
             cacert: args.cacert.clone(),
             insecure: args.insecure,
@@ -551,9 +560,9 @@ impl Setup {
             Some(dir) => runtime.load_cached(name, wasm, dir).map(|(g, _)| g),
             None => runtime.load(name, wasm),
         };
-        let guest = match (&args.guest, &wasm, early_guest) {
-            (Some(path), Some(wasm), _) => load(&path.display().to_string(), wasm)?,
-            (None, _, Some(g)) if !args.no_cache && args.cache_dir.is_none() => {
+        let guest = match (guest_file, early_guest) {
+            (Some((name, wasm)), _) => load(&name, &wasm)?,
+            (None, Some(g)) if !args.no_cache && args.cache_dir.is_none() => {
                 tracing::debug!(target: "wfetch::engine", "guest {DEFAULT_GUEST_NAME}: cache Hit (early)");
                 g
             }

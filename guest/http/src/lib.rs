@@ -326,41 +326,33 @@ fn read_body(
                 };
                 decoder.on_line(&line).map_err(protocol_error)?;
             }
-            // A body that needs no decoding goes from the reader to the
-            // sink inside the host (write-from): up to n bytes as they
-            // come, as read(n) then write would move them.
-            Step::ReadExact(n) | Step::ReadToEof(n) if out.direct() => match sink.write_from(reader, n) {
-                Ok(0) => match step {
-                    Step::ReadToEof(_) => decoder.on_eof().map_err(protocol_error)?,
-                    _ => return Err(truncated(&decoder, framing)),
-                },
-                Ok(moved) => {
-                    decoder.on_data(moved);
-                    sink.progress(decoder.received(), decoder.expected());
-                    out.delivered += moved;
-                }
-                Err(SpliceError::Read(e)) => return Err(FetchError::Receive(e)),
-                Err(SpliceError::Write(e)) => return Err(FetchError::Sink(e)),
-            },
             // Up to n bytes as they come (not readexactly): what arrived
-            // before a reset is still delivered, as curl does.
-            Step::ReadExact(n) => match reader.read(n as i64) {
-                Ok(data) if data.is_empty() => return Err(truncated(&decoder, framing)),
-                Ok(data) => {
-                    decoder.on_data(data.len() as u64);
-                    sink.progress(decoder.received(), decoder.expected());
-                    out.write(data)?;
-                }
-                Err(e) => return Err(FetchError::Receive(e)),
-            },
-            Step::ReadToEof(n) => {
-                let data = reader.read(n as i64).map_err(FetchError::Receive)?;
-                if data.is_empty() {
-                    decoder.on_eof().map_err(protocol_error)?;
+            // before a reset is still delivered, as curl does. A body that
+            // needs no decoding goes from the reader to the sink inside the
+            // host (write-from), as read(n) then write would move it.
+            Step::ReadExact(n) | Step::ReadToEof(n) => {
+                let (moved, data) = if out.direct() {
+                    match sink.write_from(reader, n) {
+                        Ok(moved) => (moved, None),
+                        Err(SpliceError::Read(e)) => return Err(FetchError::Receive(e)),
+                        Err(SpliceError::Write(e)) => return Err(FetchError::Sink(e)),
+                    }
                 } else {
-                    decoder.on_data(data.len() as u64);
-                    sink.progress(decoder.received(), decoder.expected());
-                    out.write(data)?;
+                    let data = reader.read(n as i64).map_err(FetchError::Receive)?;
+                    (data.len() as u64, Some(data))
+                };
+                if moved == 0 {
+                    match step {
+                        Step::ReadToEof(_) => decoder.on_eof().map_err(protocol_error)?,
+                        _ => return Err(truncated(&decoder, framing)),
+                    }
+                    continue;
+                }
+                decoder.on_data(moved);
+                sink.progress(decoder.received(), decoder.expected());
+                match data {
+                    Some(data) => out.write(data)?,
+                    None => out.delivered += moved,
                 }
             }
         }
