@@ -18,6 +18,7 @@ use crate::tls::TlsSettings;
 use crate::{Error, Request, RequestHeader, RequestOptions};
 
 mod sandbox;
+mod spread;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -364,16 +365,14 @@ impl EarlyRuntime {
             a == "--no-cache" || a.starts_with("--cache-dir") || a.starts_with("--guest")
         });
         EarlyRuntime(
-            std::thread::Builder::new()
-                .name("wfetch-engine".into())
-                .spawn(move || {
-                    let runtime = Arc::new(Runtime::new()?);
-                    let guest = crate::cache::default_dir()
-                        .filter(|_| default_guest)
-                        .and_then(|dir| runtime.load_cache_hit(DEFAULT_GUEST_NAME, DEFAULT_GUEST, &dir));
-                    Ok((runtime, guest))
-                })
-                .ok(),
+            spread::spawn("wfetch-engine", move || {
+                let runtime = Arc::new(Runtime::new()?);
+                let guest = crate::cache::default_dir()
+                    .filter(|_| default_guest)
+                    .and_then(|dir| runtime.load_cache_hit(DEFAULT_GUEST_NAME, DEFAULT_GUEST, &dir));
+                Ok((runtime, guest))
+            })
+            .ok(),
         )
     }
 

@@ -94,7 +94,7 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             bars: ctx.bars.clone(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new().name("wfetch-shard".into()).spawn(move || {
+        let spawned = super::spread::spawn("wfetch-shard", move || {
             let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(run_shard(ctx, queue, per_shard)),
                 Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
