@@ -305,6 +305,7 @@ pub fn open(conn: Connection, opts: StreamOptions, counters: Arc<Counters>) -> (
         eof: false,
         error: None,
         timeouts: opts.timeouts,
+        idle_timer: None,
         info: conn.info.clone(),
         counters: counters.clone(),
     };
@@ -420,6 +421,8 @@ pub struct StreamReader {
     /// (after the data buffered before it).
     error: Option<StreamError>,
     timeouts: Timeouts,
+    /// The idle timer of `fill`, kept from one wait to the next.
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     info: Arc<ConnInfo>,
     counters: Arc<Counters>,
 }
@@ -545,10 +548,33 @@ impl StreamReader {
         };
         self.buf.reserve(want.max(READ_CHUNK));
         let (deadline, why) = self.timeouts.idle_deadline();
-        let result = tokio::select! {
-            r = io.read_buf(&mut self.buf) => Some(r),
-            _ = tokio::time::sleep_until(deadline) => None,
-            _ = closed => Some(Ok(0)),
+        // One timer per reader, moved only when it would fire too late: a
+        // new timer per wait made tokio wake its own driver (an eventfd
+        // write) whenever it was the earliest, about once per fetch. A
+        // timer left from an earlier wait fires early and is moved on.
+        let timer = match &mut self.idle_timer {
+            Some(timer) => {
+                if timer.deadline() > deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.idle_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        let read = io.read_buf(&mut self.buf);
+        tokio::pin!(read);
+        let result = loop {
+            tokio::select! {
+                biased;
+                r = &mut read => break Some(r),
+                _ = &mut closed => break Some(Ok(0)),
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        break None;
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
         };
         link.put_read(io);
         match result {
