@@ -158,7 +158,9 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
                 break;
             };
             let ctx = ctx.clone();
-            set.spawn(async move { (i, transfer(&ctx, &url, target).await) });
+            // Boxed: a transfer's future is kilobytes, and tokio moves a
+            // task's future (and the slot it leaves) by value several times.
+            set.spawn(Box::pin(async move { (i, transfer(&ctx, &url, target).await) }));
         }
         match set.join_next().await {
             None => return Ok(done),
