@@ -21,14 +21,15 @@ where
     T: Send + 'static,
 {
     let place = imp::Placement::elsewhere();
+    // What the thread gives itself back: the set it would have had.
+    let restore = place.as_ref().map(imp::Placement::all);
     let (go, wait) = std::sync::mpsc::channel::<()>();
-    let ready = place.is_some();
     let handle = Builder::new().name(name.into()).spawn(move || {
-        if ready {
+        if let Some(all) = restore {
             // Until the parent has moved this thread, restoring the set
             // could be undone by the move.
             let _ = wait.recv();
-            imp::restore();
+            all.set_for_this_thread();
         }
         f()
     })?;
@@ -44,8 +45,26 @@ mod imp {
     use std::mem::{size_of, zeroed};
     use std::os::unix::thread::JoinHandleExt;
 
-    /// The cores a new thread may use at first.
-    pub(super) struct Placement(libc::cpu_set_t);
+    /// A set of cores.
+    #[derive(Clone, Copy)]
+    pub(super) struct Cores(libc::cpu_set_t);
+
+    impl Cores {
+        /// Allow the calling thread these cores.
+        pub(super) fn set_for_this_thread(&self) {
+            // SAFETY: a valid, correctly sized cpu_set_t.
+            unsafe {
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &self.0);
+            }
+        }
+    }
+
+    /// The cores a new thread may use at first (`first`), and those it
+    /// may use after (`all`, this thread's).
+    pub(super) struct Placement {
+        first: libc::cpu_set_t,
+        all: libc::cpu_set_t,
+    }
 
     impl Placement {
         /// This thread's allowed cores without the one it runs on, if that
@@ -57,32 +76,26 @@ mod imp {
                 if here < 0 {
                     return None;
                 }
-                let mut set: libc::cpu_set_t = zeroed();
-                if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                let mut all: libc::cpu_set_t = zeroed();
+                if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut all) != 0 {
                     return None;
                 }
-                libc::CPU_CLR(here as usize, &mut set);
-                (libc::CPU_COUNT(&set) > 0).then_some(Placement(set))
+                let mut first = all;
+                libc::CPU_CLR(here as usize, &mut first);
+                (libc::CPU_COUNT(&first) > 0).then_some(Placement { first, all })
             }
+        }
+
+        pub(super) fn all(&self) -> Cores {
+            Cores(self.all)
         }
 
         /// Restrict the new (not yet running past its wait) thread to
-        /// these cores.
+        /// the first cores.
         pub(super) fn apply<T>(&self, handle: &std::thread::JoinHandle<T>) {
             // SAFETY: the handle's pthread is alive (not joined, not detached).
             unsafe {
-                libc::pthread_setaffinity_np(handle.as_pthread_t(), size_of::<libc::cpu_set_t>(), &self.0);
-            }
-        }
-    }
-
-    /// Give the calling thread back every core the process may use.
-    pub(super) fn restore() {
-        // SAFETY: as above; the process's set is read from its main thread.
-        unsafe {
-            let mut set: libc::cpu_set_t = zeroed();
-            if libc::sched_getaffinity(libc::getpid(), size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+                libc::pthread_setaffinity_np(handle.as_pthread_t(), size_of::<libc::cpu_set_t>(), &self.first);
             }
         }
     }
@@ -90,16 +103,24 @@ mod imp {
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
+    #[derive(Clone, Copy)]
+    pub(super) struct Cores;
+
+    impl Cores {
+        pub(super) fn set_for_this_thread(&self) {}
+    }
+
     pub(super) struct Placement;
 
     impl Placement {
         pub(super) fn elsewhere() -> Option<Placement> {
             None
         }
+        pub(super) fn all(&self) -> Cores {
+            Cores
+        }
         pub(super) fn apply<T>(&self, _: &std::thread::JoinHandle<T>) {}
     }
-
-    pub(super) fn restore() {}
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -118,6 +139,38 @@ mod tests {
     fn same(a: &libc::cpu_set_t, b: &libc::cpu_set_t) -> bool {
         // SAFETY: indices below CPU_SETSIZE.
         (0..libc::CPU_SETSIZE as usize).all(|i| unsafe { libc::CPU_ISSET(i, a) == libc::CPU_ISSET(i, b) })
+    }
+
+    /// `apply` narrows the new thread's set to the cores other than the
+    /// parent's (the kernel's wake-up often lands it elsewhere anyway, so
+    /// the spawn test alone would not notice it missing).
+    #[test]
+    fn apply_leaves_out_the_parents_core() {
+        use std::os::unix::thread::JoinHandleExt;
+        let Some(place) = super::imp::Placement::elsewhere() else {
+            return; // one core: nothing to spread over
+        };
+        let process = allowed(0);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            let _ = wait.recv();
+        });
+        place.apply(&handle);
+        // SAFETY: a zeroed, correctly sized cpu_set_t; the thread is alive.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = zeroed();
+            assert_eq!(
+                libc::pthread_getaffinity_np(handle.as_pthread_t(), size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            set
+        };
+        drop(go);
+        handle.join().unwrap();
+        // The parent's core (whichever it was then) is the one left out.
+        // SAFETY: valid sets.
+        let (narrowed, all) = unsafe { (libc::CPU_COUNT(&set), libc::CPU_COUNT(&process)) };
+        assert_eq!(narrowed, all - 1, "the new thread may still use every core");
     }
 
     /// The thread runs its closure, starts on another core than its
