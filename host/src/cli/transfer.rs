@@ -95,11 +95,18 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = super::spread::spawn("wfetch-shard", move || {
-            let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            // What the shard leaves (its runtime with the instances still
+            // being torn down, its pool's kept-alive connections, each
+            // closed with a `shutdown`) is dropped after the result is
+            // sent, not before: the run's end need not wait for it.
+            let keep = ctx.clone();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let result = match &rt {
                 Ok(rt) => rt.block_on(run_shard(ctx, queue, per_shard)),
                 Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
             };
             let _ = tx.send(result);
+            drop((rt, keep));
         });
         match spawned {
             Ok(_) => others.push(rx),
