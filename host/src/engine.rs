@@ -597,8 +597,23 @@ pub struct HostState {
     usage: Arc<Usage>,
     limiter: GuestLimiter,
     /// Who each open connection (by writer rep) counts against: this
-    /// instance, also for one taken from the keep-alive pool.
-    slots: std::collections::HashMap<u32, Arc<ConnSlot>>,
+    /// instance, also for one taken from the keep-alive pool. A short list
+    /// (see `ConnState`), through `hold_slot` and `take_slot`.
+    slots: Vec<(u32, Arc<ConnSlot>)>,
+}
+
+impl HostState {
+    /// The connection of writer `rep` counts against `slot`.
+    fn hold_slot(&mut self, rep: u32, slot: Arc<ConnSlot>) {
+        self.take_slot(rep);
+        self.slots.push((rep, slot));
+    }
+
+    /// The accounting slot of writer `rep`, no longer held here.
+    fn take_slot(&mut self, rep: u32) -> Option<Arc<ConnSlot>> {
+        let i = self.slots.iter().position(|(r, _)| *r == rep)?;
+        Some(self.slots.swap_remove(i).1)
+    }
 }
 
 impl WasiView for HostState {
@@ -736,7 +751,7 @@ impl wit::Host for HostState {
                 let r = self.table.push(reader)?;
                 let w = self.table.push(writer)?;
                 self.conns.opened(w.rep(), key, true);
-                self.slots.insert(w.rep(), conn_slot);
+                self.hold_slot(w.rep(), conn_slot);
                 return Ok(Ok((r, w)));
             }
         }
@@ -776,13 +791,13 @@ impl wit::Host for HostState {
         let r = self.table.push(reader)?;
         let w = self.table.push(writer)?;
         self.conns.opened(w.rep(), key, false);
-        self.slots.insert(w.rep(), conn_slot);
+        self.hold_slot(w.rep(), conn_slot);
         Ok(Ok((r, w)))
     }
 
     async fn release_connection(&mut self, r: Resource<StreamReader>, w: Resource<StreamWriter>) -> WResult<bool> {
         let key = self.conns.forget(w.rep());
-        let conn_slot = self.slots.remove(&w.rep());
+        let conn_slot = self.take_slot(w.rep());
         let reader = self.table.delete(r)?;
         let writer = self.table.delete(w)?;
         match (key, conn_slot) {
@@ -901,7 +916,7 @@ impl wit::HostStreamWriter for HostState {
         self.conns.forget(w.rep());
         // The slot stays with the socket: a closing connection still
         // counts as open until its flush is done.
-        self.slots.remove(&w.rep());
+        self.take_slot(w.rep());
         self.table.delete(w)?;
         Ok(())
     }

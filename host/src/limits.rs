@@ -10,7 +10,6 @@
 //! [`Limits::stream_buffer`], and connections by
 //! [`Limits::connections`].
 
-use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -438,14 +437,16 @@ impl Drop for ConnTicket {
 struct KillSwitch {
     killed: AtomicBool,
     next_id: AtomicUsize,
-    wakers: Mutex<HashMap<usize, Waker>>,
+    /// The waker of each waiting operation, by id: the few operations of
+    /// one instance's connections, so a list searched in place.
+    wakers: Mutex<Vec<(usize, Waker)>>,
 }
 
 impl KillSwitch {
     fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        for w in wakers.into_values() {
+        for (_, w) in wakers {
             w.wake();
         }
     }
@@ -455,18 +456,19 @@ impl KillSwitch {
     }
 
     fn register(&self, id: usize, waker: &Waker) {
-        let mut map = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get_mut(&id) {
-            Some(w) if w.will_wake(waker) => {}
-            Some(w) => w.clone_from(waker),
-            None => {
-                map.insert(id, waker.clone());
-            }
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        match wakers.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => w.clone_from(waker),
+            None => wakers.push((id, waker.clone())),
         }
     }
 
     fn forget(&self, id: usize) {
-        self.wakers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = wakers.iter().position(|(i, _)| *i == id) {
+            wakers.swap_remove(i);
+        }
     }
 }
 

@@ -11,7 +11,6 @@
 //! resolved, connected and (for TLS) handshaken, and how many were opened,
 //! for curl's `-w` variables.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -192,8 +191,11 @@ pub struct ConnState {
     pub pool: Arc<Pool>,
     /// The fetch's connection statistics.
     pub stats: Arc<FetchStats>,
-    keys: HashMap<u32, PoolKey>,
-    reused: HashSet<u32>,
+    /// Each open writer (by rep): its pool key, and whether its connection
+    /// came from the pool. A fetch holds one or two at a time, never more
+    /// than its connection limit: a short list, searched in place (a hash
+    /// map cost an allocation and SipHash per fetch).
+    writers: Vec<(u32, PoolKey, bool)>,
 }
 
 impl ConnState {
@@ -202,30 +204,27 @@ impl ConnState {
         ConnState {
             pool,
             stats: Arc::default(),
-            keys: HashMap::new(),
-            reused: HashSet::new(),
+            writers: Vec::new(),
         }
     }
 
     /// A writer resource was handed out for `key`.
     pub fn opened(&mut self, writer_rep: u32, key: PoolKey, reused: bool) {
-        self.keys.insert(writer_rep, key);
-        if reused {
-            self.reused.insert(writer_rep);
-        } else {
-            self.reused.remove(&writer_rep);
-        }
+        self.forget(writer_rep);
+        self.writers.push((writer_rep, key, reused));
     }
 
     /// The writer resource is gone (its rep may be handed out again).
     pub fn forget(&mut self, writer_rep: u32) -> Option<PoolKey> {
-        self.reused.remove(&writer_rep);
-        self.keys.remove(&writer_rep)
+        let i = self.writers.iter().position(|(rep, ..)| *rep == writer_rep)?;
+        Some(self.writers.swap_remove(i).1)
     }
 
     /// Whether the writer's connection came from the pool.
     pub fn is_reused(&self, writer_rep: u32) -> bool {
-        self.reused.contains(&writer_rep)
+        self.writers
+            .iter()
+            .any(|(rep, _, reused)| *rep == writer_rep && *reused)
     }
 }
 
