@@ -749,6 +749,23 @@ impl StreamReader {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     match needle {
         [b] => memchr::memchr(*b, hay),
+        // A short separator (a head's "\r\n\r\n"): its first byte by
+        // memchr, then the rest compared in place. `memmem::find` builds a
+        // searcher on every call, which cost more than the search in a
+        // small reply. At most 8 bytes compared per candidate, so the
+        // worst case stays linear; longer ones (a guest may pass any)
+        // go to memmem.
+        [first, rest @ ..] if rest.len() < 8 => {
+            let mut from = 0;
+            while let Some(i) = memchr::memchr(*first, &hay[from..]) {
+                let at = from + i;
+                if hay[at + 1..].starts_with(rest) {
+                    return Some(at);
+                }
+                from = at + 1;
+            }
+            None
+        }
         _ => memchr::memmem::find(hay, needle),
     }
 }
@@ -1163,4 +1180,36 @@ fn fail(shared: &WriterShared, link: &Link, err: StreamError) {
         link.close();
     }
     shared.progress.notify_waiters();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_agrees_with_a_plain_search() {
+        let plain = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+        let hays: [&[u8]; 6] = [
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody",
+            b"\r\n\r\r\n\r\n",
+            b"\r\n\r",
+            b"",
+            b"abcabcabd",
+            b"\n\n",
+        ];
+        let needles: [&[u8]; 7] = [
+            b"\r\n\r\n",
+            b"\n\n",
+            b"\r\n",
+            b"\n",
+            b"abd",
+            b"abcabcabd",
+            b"abcabcabdx",
+        ];
+        for hay in hays {
+            for needle in needles {
+                assert_eq!(find(hay, needle), plain(hay, needle), "{hay:?} {needle:?}");
+            }
+        }
+    }
 }
