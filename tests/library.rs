@@ -137,3 +137,44 @@ fn a_guest_that_does_not_fit_is_refused_by_the_builder() {
     let err = Host::builder().guest_path("/nonexistent.wasm").build().err().unwrap();
     assert!(err.to_string().contains("cannot read"), "{err}");
 }
+
+/// The CLI reads a fetch's result through `Guest::fetch_summary_with_stats`,
+/// which leaves the final head in the guest's memory: its status, URL,
+/// redirects and body size are the full response's, through a redirect too.
+#[tokio::test(flavor = "current_thread")]
+async fn a_fetch_summary_says_what_the_full_response_says() {
+    use wfetch::net::NetConfig;
+    use wfetch::{Policy, Runtime, DEFAULT_GUEST};
+    let s = server();
+    let runtime = Arc::new(Runtime::new().expect("the engine"));
+    let guest = runtime.load("the default guest", DEFAULT_GUEST).expect("it loads");
+    let net = Arc::new(NetConfig {
+        tls: wfetch::tls::client_config(&Default::default()).expect("TLS config"),
+        policy: Policy::parse(&[format!("127.0.0.1:{}", s.port)]).expect("a policy"),
+        resolve: Default::default(),
+        timeouts: Default::default(),
+        tape: None,
+    });
+    for path in ["/ok", "/redir/302/abs", "/redir/301/rel", "/missing"] {
+        let mut req = Request::get(&s.url(path));
+        req.options.follow_redirects = true;
+        let sink = || Box::new(crate::util::SharedSink::default());
+        let full = guest
+            .fetch_with_stats(net.clone(), &req, sink(), Arc::default())
+            .await
+            .expect("a response");
+        let summary = guest
+            .fetch_summary_with_stats(net.clone(), &req, sink(), Arc::default())
+            .await
+            .expect("a response");
+        assert_eq!(summary.status, full.head.status, "{path}");
+        assert_eq!(summary.url, full.url, "{path}");
+        assert_eq!(summary.body_bytes, full.body_bytes, "{path}");
+        let hops = |h: &[wfetch::Hop]| h.iter().map(|h| (h.url.clone(), h.status)).collect::<Vec<_>>();
+        assert_eq!(hops(&summary.hops), hops(&full.hops), "{path}");
+        if path.starts_with("/redir/") {
+            assert_eq!(summary.hops.len(), 1, "{path}: one redirect followed");
+            assert!(summary.url.ends_with("/echo"), "{path}: {}", summary.url);
+        }
+    }
+}

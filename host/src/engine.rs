@@ -49,7 +49,7 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchResponse};
+use bindings::exports::wfetch::fetch::fetcher::{FetchError, FetchResponse, Hop};
 use bindings::wfetch::fetch::streams as wit;
 use bindings::wfetch::fetch::types::{Header, Request, ResponseHead};
 
@@ -226,6 +226,7 @@ impl Runtime {
             pool: Arc::default(),
             spare: Arc::default(),
             limits: Limits::default(),
+            summary_type: Arc::default(),
         })
     }
 }
@@ -254,6 +255,9 @@ pub struct Guest {
     spare: Arc<SpareSlot>,
     /// The sandbox limits of each fetch.
     limits: Limits,
+    /// Whether the guest's `fetch` result lifts as [`SummaryRaw`]: checked
+    /// on the first [`Guest::fetch_summary_with_stats`].
+    summary_type: Arc<std::sync::OnceLock<bool>>,
 }
 
 impl Guest {
@@ -271,6 +275,65 @@ impl Guest {
         sink: Box<dyn Sink>,
         stats: Arc<crate::pool::FetchStats>,
     ) -> Result<FetchResponse, Error> {
+        // SAFETY: `func` is the `fetch` export of an instance of the
+        // component behind `self.pre`, whose type FetchGuestPre::new
+        // checked when the guest was loaded (see `instantiate_fetch`).
+        self.fetch_as(net, req, sink, stats, |_, func| {
+            Ok(unsafe { FetchFunc::new_unchecked(func) })
+        })
+        .await
+    }
+
+    /// [`Guest::fetch_with_stats`] for a caller that needs only the final
+    /// status, URL, redirects and body size: the result's head (its
+    /// strings and headers, which the sink was handed already) is left in
+    /// the guest's memory instead of being copied out a second time.
+    pub async fn fetch_summary_with_stats(
+        &self,
+        net: Arc<NetConfig>,
+        req: &Request,
+        sink: Box<dyn Sink>,
+        stats: Arc<crate::pool::FetchStats>,
+    ) -> Result<FetchSummary, Error> {
+        let checked = self.summary_type.clone();
+        let raw = self
+            .fetch_as(net, req, sink, stats, move |store, func| {
+                // Checked against the first instance, once per loaded
+                // guest: every instance of a component has the same types.
+                if *checked.get_or_init(|| {
+                    func.typed::<FetchParams, (Result<SummaryRaw, FetchError>,)>(store)
+                        .is_ok()
+                }) {
+                    // SAFETY: the check above passed for this component.
+                    Ok(unsafe { SummaryFunc::new_unchecked(func) })
+                } else {
+                    Err(Error::Engine(
+                        "the guest's fetch result does not have the WIT's type".into(),
+                    ))
+                }
+            })
+            .await?;
+        Ok(FetchSummary {
+            status: raw.head.status,
+            url: raw.url,
+            hops: raw.hops,
+            body_bytes: raw.body_bytes,
+        })
+    }
+
+    /// One fetch in a fresh instance, its result lifted as `R` (`typed`
+    /// makes the typed `fetch` of an instance).
+    async fn fetch_as<'r, R>(
+        &self,
+        net: Arc<NetConfig>,
+        req: &'r Request,
+        sink: Box<dyn Sink>,
+        stats: Arc<crate::pool::FetchStats>,
+        typed: impl FnOnce(&mut Store<HostState>, wasmtime::component::Func) -> Result<ResultFunc<'r, R>, Error>,
+    ) -> Result<R, Error>
+    where
+        R: wasmtime::component::ComponentType + wasmtime::component::Lift + Send + Sync + 'static,
+    {
         let (slot, mut store, ready) = match self.spare.take(&net, &self.limits) {
             Some(spare) => (spare.slot, spare.store, Some(spare.func)),
             None => (self.slot().await?, self.store(net.clone())?, None),
@@ -292,9 +355,7 @@ impl Guest {
                 Some(func) => func,
                 None => self.instantiate_fetch(&mut store).await?,
             };
-            // SAFETY: `func` is the `fetch` export of an instance of the
-            // component behind `self.pre` (see `instantiate_fetch`).
-            let fetch = unsafe { FetchFunc::new_unchecked(func) };
+            let fetch = typed(&mut store, func)?;
             fetch
                 .call_async(&mut store, (req, Resource::new_borrow(sink_rep)))
                 .await
@@ -542,8 +603,48 @@ fn lock_spare(m: &std::sync::Mutex<Option<Spare>>) -> std::sync::MutexGuard<'_, 
 }
 
 /// The guest's `fetch` export: `func(req: request, sink: borrow<body-sink>)
-/// -> result<fetch-response, fetch-error>`.
-type FetchFunc<'a> = TypedFunc<(&'a Request, Resource<SinkSlot>), (Result<FetchResponse, FetchError>,)>;
+/// -> result<fetch-response, fetch-error>`, with the result lifted as `R`.
+type ResultFunc<'a, R> = TypedFunc<FetchParams<'a>, (Result<R, FetchError>,)>;
+type FetchParams<'a> = (&'a Request, Resource<SinkSlot>);
+type FetchFunc<'a> = ResultFunc<'a, FetchResponse>;
+type SummaryFunc<'a> = ResultFunc<'a, SummaryRaw>;
+
+/// What [`Guest::fetch_summary_with_stats`] returns of a fetch.
+#[derive(Debug, Clone)]
+pub struct FetchSummary {
+    /// The final status code.
+    pub status: u16,
+    /// The URL that gave it (after redirects).
+    pub url: String,
+    /// The redirects followed, in order.
+    pub hops: Vec<Hop>,
+    /// Body bytes delivered to the sink.
+    pub body_bytes: u64,
+}
+
+/// `fetch-response` as the summary lifts it: the head's strings and
+/// headers stay in the guest's memory (lifting still checks that they lie
+/// within it) and are never read.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+struct SummaryRaw {
+    head: HeadInPlace,
+    url: String,
+    hops: Vec<Hop>,
+    #[component(name = "body-bytes")]
+    body_bytes: u64,
+}
+
+/// `response-head`, left in place but for its status.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+#[allow(dead_code, reason = "the fields give the record its type; only the status is read")]
+struct HeadInPlace {
+    version: wasmtime::component::WasmStr,
+    status: u16,
+    reason: wasmtime::component::WasmStr,
+    headers: wasmtime::component::WasmList<Header>,
+}
 
 /// Kills an instance's connections when dropped armed.
 struct KillOnDrop(Option<Arc<Usage>>);

@@ -359,7 +359,7 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     let stats = Arc::new(FetchStats::default());
     let run = setup
         .guest
-        .fetch_with_stats(setup.net.clone(), &req, sink, stats.clone());
+        .fetch_summary_with_stats(setup.net.clone(), &req, sink, stats.clone());
     let result = match setup.max_time {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
@@ -381,9 +381,9 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     let mut out = lock(&st.output);
     let (code, message) = match &result {
         // -f: no body and no output file (as curl).
-        Ok(resp) if args.fail && resp.head.status >= 400 => {
+        Ok(resp) if args.fail && resp.status >= 400 => {
             let _ = out.finish(false);
-            (22, format!("The requested URL returned error: {}", resp.head.status))
+            (22, format!("The requested URL returned error: {}", resp.status))
         }
         Ok(_) if st.range_error => {
             let _ = out.finish(false);
@@ -459,7 +459,7 @@ async fn attempt(ctx: &Ctx, url: &str, target: &Target, resume: u64) -> Attempt 
     if let Ok(resp) = &result {
         info.url_effective.clone_from(&resp.url);
         info.num_redirects = resp.hops.len();
-        if matches!(resp.head.status, 301 | 302 | 303 | 307 | 308) {
+        if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
             if let Some(loc) = header("location") {
                 info.redirect_url = url::Url::parse(&resp.url)
                     .and_then(|base| base.join(&loc))
