@@ -742,8 +742,9 @@ fn parse_resolve(entries: &[String]) -> Result<HashMap<(String, u16), Vec<IpAddr
 
 /// The URL with http:// added when it has no scheme (as curl).
 fn with_scheme(url: &str) -> String {
-    // memmem: str::contains built a searcher for every one of a -Z run's URLs.
-    if memchr::memmem::find(url.as_bytes(), b"://").is_some() {
+    // Not str::contains (nor memmem::find): each builds a searcher per
+    // call, for every one of a -Z run's URLs.
+    if crate::streams::find(url.as_bytes(), b"://").is_some() {
         url.to_string()
     } else {
         format!("http://{url}")

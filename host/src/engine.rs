@@ -8,7 +8,7 @@ use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker, Reso
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::limits::{ConnSlot, GuestLimiter, LimitExceeded, LimitKind, Limits, Usage};
+use crate::limits::{GuestLimiter, LimitExceeded, LimitKind, Limits, Usage};
 use crate::net::{NetConfig, TlsRequest};
 use crate::sink::Sink;
 use crate::streams::{self, Counters, ExtraInfo, StreamOptions, StreamReader, StreamWriter};
@@ -463,7 +463,6 @@ impl Guest {
             limiter: GuestLimiter::new(&self.limits, usage.clone()),
             limits: self.limits.clone(),
             usage,
-            slots: Default::default(),
         };
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -692,29 +691,11 @@ pub struct HostState {
     /// Kept-alive connections and this fetch's connection facts.
     conns: crate::pool::ConnState,
     /// The sandbox: this instance's limits, what it has used, the store's
-    /// memory limiter, and the accounting slot of each new connection it
-    /// holds (by writer rep).
+    /// memory limiter (each open connection's accounting slot is kept with
+    /// its writer in `conns`).
     limits: Limits,
     usage: Arc<Usage>,
     limiter: GuestLimiter,
-    /// Who each open connection (by writer rep) counts against: this
-    /// instance, also for one taken from the keep-alive pool. A short list
-    /// (see `ConnState`), through `hold_slot` and `take_slot`.
-    slots: Vec<(u32, Arc<ConnSlot>)>,
-}
-
-impl HostState {
-    /// The connection of writer `rep` counts against `slot`.
-    fn hold_slot(&mut self, rep: u32, slot: Arc<ConnSlot>) {
-        self.take_slot(rep);
-        self.slots.push((rep, slot));
-    }
-
-    /// The accounting slot of writer `rep`, no longer held here.
-    fn take_slot(&mut self, rep: u32) -> Option<Arc<ConnSlot>> {
-        let i = self.slots.iter().position(|(r, _)| *r == rep)?;
-        Some(self.slots.swap_remove(i).1)
-    }
 }
 
 impl WasiView for HostState {
@@ -851,8 +832,7 @@ impl wit::Host for HostState {
                 });
                 let r = self.table.push(reader)?;
                 let w = self.table.push(writer)?;
-                self.conns.opened(w.rep(), key, true);
-                self.hold_slot(w.rep(), conn_slot);
+                self.conns.opened(w.rep(), key, conn_slot, true);
                 return Ok(Ok((r, w)));
             }
         }
@@ -891,21 +871,19 @@ impl wit::Host for HostState {
         let (reader, writer) = streams::open(conn, opts, self.counters.clone());
         let r = self.table.push(reader)?;
         let w = self.table.push(writer)?;
-        self.conns.opened(w.rep(), key, false);
-        self.hold_slot(w.rep(), conn_slot);
+        self.conns.opened(w.rep(), key, conn_slot, false);
         Ok(Ok((r, w)))
     }
 
     async fn release_connection(&mut self, r: Resource<StreamReader>, w: Resource<StreamWriter>) -> WResult<bool> {
-        let key = self.conns.forget(w.rep());
-        let conn_slot = self.take_slot(w.rep());
+        let open = self.conns.forget(w.rep());
         let reader = self.table.delete(r)?;
         let writer = self.table.delete(w)?;
-        match (key, conn_slot) {
+        match open {
             // Idle in the pool, it no longer counts as this instance's open
             // connection.
-            (Some(key), Some(slot)) => Ok(self.conns.pool.put(&self.net, key, reader, writer, slot).await),
-            _ => Ok(false),
+            Some((key, slot)) => Ok(self.conns.pool.put(&self.net, key, reader, writer, slot).await),
+            None => Ok(false),
         }
     }
 }
@@ -1014,10 +992,9 @@ impl wit::HostStreamWriter for HostState {
         }))
     }
     fn drop(&mut self, w: Resource<StreamWriter>) -> WResult<()> {
-        self.conns.forget(w.rep());
-        // The slot stays with the socket: a closing connection still
+        // The slot stays with the socket too: a closing connection still
         // counts as open until its flush is done.
-        self.take_slot(w.rep());
+        self.conns.forget(w.rep());
         self.table.delete(w)?;
         Ok(())
     }

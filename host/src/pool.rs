@@ -184,18 +184,28 @@ impl FetchStats {
     }
 }
 
-/// The connection state of one store: the guest's pool, the pool key of
-/// every open writer, which connections were reused, the fetch's stats.
+/// The connection state of one store: the guest's pool, every open
+/// writer's pool key, accounting slot and origin, the fetch's stats.
 pub struct ConnState {
     /// The loaded guest's pool of idle connections.
     pub pool: Arc<Pool>,
     /// The fetch's connection statistics.
     pub stats: Arc<FetchStats>,
-    /// Each open writer (by rep): its pool key, and whether its connection
-    /// came from the pool. A fetch holds one or two at a time, never more
-    /// than its connection limit: a short list, searched in place (a hash
-    /// map cost an allocation and SipHash per fetch).
-    writers: Vec<(u32, PoolKey, bool)>,
+    /// Each open writer (by rep). A fetch holds one or two at a time,
+    /// never more than its connection limit: a short list, searched in
+    /// place (hash maps cost an allocation and SipHash per fetch).
+    writers: Vec<OpenWriter>,
+}
+
+/// What a store keeps of one open writer.
+struct OpenWriter {
+    rep: u32,
+    key: PoolKey,
+    /// Who the connection counts against: this instance, also for one
+    /// taken from the pool.
+    slot: Arc<ConnSlot>,
+    /// Whether the connection came from the pool.
+    reused: bool,
 }
 
 impl ConnState {
@@ -208,23 +218,29 @@ impl ConnState {
         }
     }
 
-    /// A writer resource was handed out for `key`.
-    pub fn opened(&mut self, writer_rep: u32, key: PoolKey, reused: bool) {
+    /// A writer resource was handed out for `key`, its connection counted
+    /// against `slot`.
+    pub fn opened(&mut self, writer_rep: u32, key: PoolKey, slot: Arc<ConnSlot>, reused: bool) {
         self.forget(writer_rep);
-        self.writers.push((writer_rep, key, reused));
+        self.writers.push(OpenWriter {
+            rep: writer_rep,
+            key,
+            slot,
+            reused,
+        });
     }
 
-    /// The writer resource is gone (its rep may be handed out again).
-    pub fn forget(&mut self, writer_rep: u32) -> Option<PoolKey> {
-        let i = self.writers.iter().position(|(rep, ..)| *rep == writer_rep)?;
-        Some(self.writers.swap_remove(i).1)
+    /// The writer resource is gone (its rep may be handed out again): its
+    /// pool key and accounting slot.
+    pub fn forget(&mut self, writer_rep: u32) -> Option<(PoolKey, Arc<ConnSlot>)> {
+        let i = self.writers.iter().position(|w| w.rep == writer_rep)?;
+        let w = self.writers.swap_remove(i);
+        Some((w.key, w.slot))
     }
 
     /// Whether the writer's connection came from the pool.
     pub fn is_reused(&self, writer_rep: u32) -> bool {
-        self.writers
-            .iter()
-            .any(|(rep, _, reused)| *rep == writer_rep && *reused)
+        self.writers.iter().any(|w| w.rep == writer_rep && w.reused)
     }
 }
 

@@ -746,7 +746,9 @@ impl StreamReader {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+/// Where `needle` first occurs in `hay`, without building a searcher for
+/// short needles (`readuntil`'s separators, the CLI's scheme check).
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     match needle {
         [b] => memchr::memchr(*b, hay),
         // A short separator (a head's "\r\n\r\n"): its first byte by
