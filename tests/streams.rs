@@ -699,6 +699,107 @@ async fn ten_mib_through_readexactly_in_odd_pieces() {
     sender.await.unwrap();
 }
 
+/// Reads 12 MiB whose first `split` bytes are a "body" and the rest a
+/// "next response", with large and small `read(n)` calls mixed (a large
+/// read with nothing buffered goes from the socket straight into its
+/// result): no read returns more than it asked for or more than
+/// `DIRECT_READ_MAX`, none returns empty before EOF, and the bytes after
+/// the body are still there, in order, for `readuntil`.
+async fn large_reads_stop_at_n(reader: &mut StreamReader, data: &[u8], split: usize) {
+    let sizes = [2 * 1024 * 1024 + 5, 65_536, 1, 1_048_577, 70_001, 300, 4 * 1024 * 1024];
+    let mut got = Vec::with_capacity(data.len());
+    let mut large = 0;
+    for size in sizes.iter().cycle() {
+        let want = (*size).min(split - got.len());
+        if want == 0 {
+            break;
+        }
+        let piece = within("read(n)", reader.read(want as i64)).await.expect("read(n)");
+        assert!(!piece.is_empty(), "an empty read before EOF");
+        assert!(piece.len() <= want, "read({want}) returned {} bytes", piece.len());
+        assert!(
+            piece.len() <= streams::DIRECT_READ_MAX,
+            "one read took {} bytes",
+            piece.len()
+        );
+        if piece.len() > 256 * 1024 {
+            large += 1;
+        }
+        got.extend_from_slice(&piece);
+    }
+    assert!(got == data[..split], "the body's bytes were lost or reordered");
+    let rest = within("readuntil", reader.readuntil(&[b"END\n".to_vec()]))
+        .await
+        .expect("the bytes after the body");
+    assert!(rest == data[split..], "the bytes after the body were lost");
+    assert!(large > 0, "no read took more than 256 KiB at once");
+}
+
+/// 12 MiB ending in "END\n", the rest without it.
+fn body_then_marker() -> Vec<u8> {
+    let mut data: Vec<u8> = pseudo_random(12 * 1024 * 1024, 5)
+        .into_iter()
+        .map(|b| if b == b'\n' { b'.' } else { b })
+        .collect();
+    data.extend_from_slice(b"END\n");
+    data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reads_go_straight_to_the_caller_and_stop_at_n() {
+    let data = body_then_marker();
+    let split = data.len() - 50_003;
+    let mut t = tcp(options()).await;
+    let payload = data.clone();
+    let mut peer = t.peer;
+    let sender = tokio::spawn(async move {
+        peer.write_all(&payload).await.unwrap();
+        peer
+    });
+    large_reads_stop_at_n(&mut t.reader, &data, split).await;
+    assert_eq!(t.counters.read.load(Ordering::Relaxed), data.len() as u64);
+    // The connection is intact: the peer is still there and answers.
+    let mut peer = sender.await.unwrap();
+    send(&mut peer, b"more").await;
+    assert_eq!(within("read", t.reader.read(100_000)).await, ok(b"more"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reads_over_tls_stop_at_n() {
+    let data = body_then_marker();
+    let split = data.len() - 40_001;
+    let mut t = tls_with(options(), &[]).await;
+    let payload = data.clone();
+    let mut peer = t.peer;
+    let sender = tokio::spawn(async move {
+        peer.write_all(&payload).await.unwrap();
+        peer.flush().await.unwrap();
+        peer
+    });
+    large_reads_stop_at_n(&mut t.reader, &data, split).await;
+    let mut peer = sender.await.unwrap();
+    peer.shutdown().await.unwrap();
+    assert_eq!(within("read at EOF", t.reader.read(1 << 20)).await, ok(b""));
+    assert!(t.reader.at_eof());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_read_returns_what_arrived_and_empty_only_at_eof() {
+    let mut t = tcp(options()).await;
+    let reader = &mut t.reader;
+    let peer = &mut t.peer;
+    // Nothing buffered, a large n: the read waits, then returns the few
+    // bytes that came rather than waiting for n.
+    let (got, ()) = tokio::join!(reader.read(4 << 20), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        send(peer, b"chunk").await;
+    });
+    assert_eq!(got, ok(b"chunk"));
+    t.peer.shutdown().await.unwrap();
+    assert_eq!(within("read at EOF", t.reader.read(4 << 20)).await, ok(b""));
+    assert!(t.reader.at_eof());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_mib_through_readuntil_in_odd_pieces() {
     // Records of odd lengths (no NUL inside), each ended by one of two

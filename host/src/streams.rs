@@ -38,6 +38,10 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 /// How much the reader asks the socket for at a time when it has no better
 /// idea. Large enough that a bulk body takes few syscalls.
 const READ_CHUNK: usize = 64 * 1024;
+/// The smallest `read_bulk` that bypasses the buffer.
+const DIRECT_READ_MIN: usize = READ_CHUNK;
+/// The most one `read_bulk` takes from the socket (and allocates).
+pub const DIRECT_READ_MAX: usize = 1024 * 1024;
 
 /// Why a stream operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -526,6 +530,12 @@ impl StreamReader {
     /// under the idle timeout and total deadline. Sets `eof` at end of
     /// stream or when the writer closes the connection.
     async fn fill(&mut self, want: usize) -> Result<(), StreamError> {
+        self.fill_into(None, want).await
+    }
+
+    /// [`fill`](Self::fill), but into `direct` (up to its spare capacity)
+    /// instead of the buffer when given.
+    async fn fill_into(&mut self, direct: Option<&mut Vec<u8>>, want: usize) -> Result<(), StreamError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -546,7 +556,13 @@ impl StreamReader {
             self.closed_eof();
             return Ok(());
         };
-        self.buf.reserve(want.max(READ_CHUNK));
+        let dst: &mut (dyn bytes::BufMut + Send) = match direct {
+            Some(v) => v,
+            None => {
+                self.buf.reserve(want.max(READ_CHUNK));
+                &mut self.buf
+            }
+        };
         let (deadline, why) = self.timeouts.idle_deadline();
         // One timer per reader, moved only when it would fire too late: a
         // new timer per wait made tokio wake its own driver (an eventfd
@@ -561,7 +577,7 @@ impl StreamReader {
             }
             None => self.idle_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
-        let read = io.read_buf(&mut self.buf);
+        let read = io.read_buf(dst);
         tokio::pin!(read);
         let result = loop {
             tokio::select! {
@@ -610,8 +626,8 @@ impl StreamReader {
                 "read({n}): n must be -1 or at least 0"
             )));
         }
-        self.pull_ready();
         if n == -1 {
+            self.pull_ready();
             while !self.eof {
                 self.fill(self.limit).await?;
             }
@@ -619,6 +635,17 @@ impl StreamReader {
             return Ok(self.take(all));
         }
         let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n >= DIRECT_READ_MIN && self.buf.is_empty() && !self.eof {
+            // A large read with nothing buffered: the socket's bytes go
+            // straight into the result (up to DIRECT_READ_MAX in one
+            // system call), sparing a copy through the buffer. Loopback
+            // reads of 64-128 KiB ran at a third of the speed of 1 MiB
+            // ones (bench/RESULTS.md, session 10).
+            let mut out = Vec::with_capacity(n.min(DIRECT_READ_MAX));
+            self.fill_into(Some(&mut out), 0).await?;
+            return Ok(out);
+        }
+        self.pull_ready();
         if self.buf.is_empty() && !self.eof {
             self.fill(n.min(READ_CHUNK)).await?;
         }

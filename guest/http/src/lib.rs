@@ -32,6 +32,11 @@ use wfetch_http_core::request::Scheme;
 /// guest memory.
 const MAX_PIECE: u64 = 256 * 1024;
 
+/// The most body bytes asked of the host in one `write-from`: they go from
+/// the socket to the sink without entering guest memory, and the host
+/// reads up to a megabyte in one system call (streams::DIRECT_READ_MAX).
+const SPLICE_PIECE: u64 = 1024 * 1024;
+
 /// The most interim (1xx) responses accepted before the final one: a
 /// server has no reason to send more than a few, and a flood would keep
 /// the guest busy forever.
@@ -301,13 +306,14 @@ fn read_body(
     compressed: bool,
     sink: &BodySink,
 ) -> Result<u64, FetchError> {
-    let mut decoder = BodyDecoder::new(framing, MAX_PIECE);
     let mut out = Output::new(
         sink,
         compressed
             .then(|| head.header("content-encoding").and_then(Coding::from_header))
             .flatten(),
     );
+    let piece = if out.direct() { SPLICE_PIECE } else { MAX_PIECE };
+    let mut decoder = BodyDecoder::new(framing, piece);
     loop {
         let step = decoder.next_step();
         match step {
