@@ -38,9 +38,10 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 /// How much the reader asks the socket for at a time when it has no better
 /// idea. Large enough that a bulk body takes few syscalls.
 const READ_CHUNK: usize = 64 * 1024;
-/// The smallest `read_bulk` that bypasses the buffer.
+/// The smallest `read(n)` that, with nothing buffered, reads the socket
+/// straight into its result instead of through the buffer.
 const DIRECT_READ_MIN: usize = READ_CHUNK;
-/// The most one `read_bulk` takes from the socket (and allocates).
+/// The most such a read takes from the socket (and allocates) at once.
 pub const DIRECT_READ_MAX: usize = 1024 * 1024;
 
 /// Why a stream operation failed.
@@ -534,7 +535,8 @@ impl StreamReader {
     }
 
     /// [`fill`](Self::fill), but into `direct` (up to its spare capacity)
-    /// instead of the buffer when given.
+    /// instead of the buffer when given; `want` is the room to reserve in
+    /// the buffer, unused for `direct`.
     async fn fill_into(&mut self, direct: Option<&mut Vec<u8>>, want: usize) -> Result<(), StreamError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
