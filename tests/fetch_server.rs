@@ -131,3 +131,83 @@ fn max_time_stops_a_hanging_server_with_28() {
     assert_eq!(code(&out), 28);
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// A server that holds every response until `want` requests wait at once
+/// (or 10 s pass), then answers everything at once; it records the most
+/// requests it saw waiting at the same time.
+fn barrier_server(want: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(tokio::sync::Notify::new());
+    let seen = peak.clone();
+    let port = crate::util::spawn_server(move |sock, _| {
+        let (waiting, peak, open) = (waiting.clone(), peak.clone(), open.clone());
+        async move {
+            let (r, mut w) = sock.into_split();
+            let mut r = BufReader::new(r);
+            loop {
+                let mut line = String::new();
+                // The request head, up to its empty line.
+                loop {
+                    line.clear();
+                    match r.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                let now = waiting.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                if now >= want {
+                    open.notify_waiters();
+                } else {
+                    let opened = open.notified();
+                    tokio::pin!(opened);
+                    opened.as_mut().enable();
+                    if peak.load(Ordering::SeqCst) < want {
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), opened).await;
+                    }
+                }
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// `-Z` starts a few transfers per thread at first, and more while the
+/// servers keep it waiting: against a server that answers nothing until
+/// 40 requests wait at once, `--parallel-max 40` gets there (without the
+/// ramp-up, each thread would stay at its first few and the server would
+/// give up after 10 s), and never goes beyond. --parallel-immediate
+/// starts them all at once.
+#[test]
+fn parallel_transfers_ramp_up_to_parallel_max_when_servers_are_slow() {
+    for extra in [None, Some("--parallel-immediate")] {
+        let (port, peak) = barrier_server(40);
+        let mut args: Vec<String> = ["-s", "-Z", "--parallel-max", "40"].map(String::from).to_vec();
+        args.extend(extra.map(String::from));
+        for i in 0..100 {
+            args.push(format!("http://127.0.0.1:{port}/{i}"));
+        }
+        let started = std::time::Instant::now();
+        let out = wfetch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(&out);
+        assert_eq!(out.stdout, b"ok\n".repeat(100), "{extra:?}");
+        assert_eq!(
+            peak.load(std::sync::atomic::Ordering::SeqCst),
+            40,
+            "{extra:?}: the most requests waiting at once (after {:?})",
+            started.elapsed()
+        );
+    }
+}

@@ -204,6 +204,11 @@ pub struct Args {
         help_heading = "Connection"
     )]
     pub parallel_max: u32,
+    /// With -Z, start up to --parallel-max transfers at once instead of
+    /// ramping up: by default a -Z thread runs a few at a time, and more
+    /// only while its transfers keep it waiting for servers.
+    #[arg(long = "parallel-immediate", help_heading = "Connection")]
+    pub parallel_immediate: bool,
 
     /// The order of -o/-O and of the data flags on the command line (see
     /// [`Args::parse_ordered`]); empty when parsed otherwise.
@@ -402,7 +407,12 @@ pub fn run(args: Args, early: EarlyRuntime) -> ExitCode {
     // One thread: a CLI run is mostly waiting, and cross-thread wake-ups
     // (the writer's flush task, the guest's fiber) cost more than a second
     // core gives back (bench/RESULTS.md).
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(transfer::idle::parked)
+        .on_thread_unpark(transfer::idle::unparked)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wfetch: cannot start the async runtime: {e}");

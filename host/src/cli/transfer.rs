@@ -100,7 +100,11 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             // closed with a `shutdown`) is dropped after the result is
             // sent, not before: the run's end need not wait for it.
             let keep = ctx.clone();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(idle::parked)
+                .on_thread_unpark(idle::unparked)
+                .build();
             let result = match &rt {
                 Ok(rt) => rt.block_on(run_shard(ctx, queue, per_shard)),
                 Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
@@ -155,13 +159,19 @@ fn shard_count(jobs: usize, parallel_max: u32) -> usize {
 /// panicked. A job is taken (and its task spawned) only when a place is
 /// free: a transfer's future is large, and 1,000 of them waiting at once
 /// cost memory and page faults for nothing.
+///
+/// How many run at once ramps up (see [`Window`]) unless `immediate`
+/// (--parallel-immediate).
 async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
-    let parallel = parallel.max(1);
+    let mut window = Window::new(parallel, ctx.args.parallel_immediate);
     let mut done = Vec::new();
     let mut set = tokio::task::JoinSet::new();
+    let mut more = true;
+    let mut period = idle::Period::start();
     loop {
-        while set.len() < parallel {
+        while more && set.len() < window.size {
             let Some((i, (url, target))) = lock(&queue).next() else {
+                more = false;
                 break;
             };
             let ctx = ctx.clone();
@@ -169,10 +179,109 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
             // task's future (and the slot it leaves) by value several times.
             set.spawn(Box::pin(async move { (i, transfer(&ctx, &url, target).await) }));
         }
-        match set.join_next().await {
-            None => return Ok(done),
-            Some(Ok(d)) => done.push(d),
-            Some(Err(e)) => return Err(format!("a transfer task failed: {e}")),
+        let may_grow = more && window.size < window.max;
+        tokio::select! {
+            biased;
+            joined = set.join_next() => match joined {
+                None => return Ok(done),
+                Some(Ok(d)) => done.push(d),
+                Some(Err(e)) => return Err(format!("a transfer task failed: {e}")),
+            },
+            () = tokio::time::sleep_until(period.end()), if may_grow => {
+                window.after(&period);
+                period = idle::Period::start();
+            }
+        }
+    }
+}
+
+/// How many transfers a `-Z` shard runs at once: [`Window::FLOOR`] at
+/// first, twice as many after every [`Window::PERIOD`] in which the
+/// shard's thread was idle (parked: every transfer waiting for a server)
+/// for more than half the time, up to the shard's share of
+/// --parallel-max. Against distant or slow servers the shard reaches its
+/// share within a few periods. Against a server that answers as fast as
+/// the shard can go, it stays at the floor: more transfers in flight
+/// would do the same work spread over more instance slots, fiber stacks
+/// and connections, and their cache misses cost CPU (bench/RESULTS.md,
+/// session 11). curl's `-Z` likewise prefers waiting for a connection to
+/// opening new ones, unless --parallel-immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    size: usize,
+    max: usize,
+}
+
+impl Window {
+    const FLOOR: usize = 8;
+    const PERIOD: Duration = Duration::from_millis(5);
+
+    fn new(parallel: usize, immediate: bool) -> Window {
+        let max = parallel.max(1);
+        let size = if immediate { max } else { max.min(Self::FLOOR) };
+        Window { size, max }
+    }
+
+    /// At the end of a period: grow if the thread was mostly idle.
+    fn after(&mut self, period: &idle::Period) {
+        let (parked, elapsed) = period.measure();
+        self.grow_if(parked * 2 > elapsed);
+    }
+
+    fn grow_if(&mut self, mostly_idle: bool) {
+        if mostly_idle && self.size < self.max {
+            self.size = (self.size * 2).min(self.max);
+            tracing::debug!(target: "wfetch::cli", "-Z thread: up to {} transfers at once", self.size);
+        }
+    }
+}
+
+/// How long this thread has been parked (idle), from its runtime's
+/// `on_thread_park` and `on_thread_unpark` hooks, which every runtime
+/// that runs `-Z` transfers installs.
+pub(super) mod idle {
+    use std::cell::Cell;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    thread_local! {
+        static PARKED_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+        static PARKED: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    }
+
+    /// The park hook: the runtime has nothing to run and is about to wait.
+    pub fn parked() {
+        PARKED_AT.set(Some(Instant::now()));
+    }
+
+    /// The unpark hook: the thread runs again.
+    pub fn unparked() {
+        if let Some(t) = PARKED_AT.take() {
+            PARKED.set(PARKED.get() + t.elapsed());
+        }
+    }
+
+    /// A stretch of time on this thread, from when it started.
+    pub(in super::super) struct Period {
+        start: Instant,
+        parked: Duration,
+    }
+
+    impl Period {
+        pub fn start() -> Period {
+            Period {
+                start: Instant::now(),
+                parked: PARKED.get(),
+            }
+        }
+
+        pub fn end(&self) -> Instant {
+            self.start + super::Window::PERIOD
+        }
+
+        /// How long the thread was parked since the start, and how long ago that was.
+        pub fn measure(&self) -> (Duration, Duration) {
+            (PARKED.get().saturating_sub(self.parked), self.start.elapsed())
         }
     }
 }
@@ -771,5 +880,68 @@ fn new_bar(expected: Option<u64>) -> ProgressBar {
             }
             bar
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{idle, Window};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn window_starts_at_the_floor_or_at_once_with_parallel_immediate() {
+        assert_eq!(
+            Window::new(25, false),
+            Window {
+                size: Window::FLOOR,
+                max: 25
+            }
+        );
+        assert_eq!(Window::new(25, true), Window { size: 25, max: 25 });
+        assert_eq!(Window::new(3, false), Window { size: 3, max: 3 });
+        assert_eq!(Window::new(0, false), Window { size: 1, max: 1 });
+    }
+
+    #[test]
+    fn window_doubles_only_when_idle_and_stops_at_its_share() {
+        let mut w = Window::new(25, false);
+        w.grow_if(false);
+        assert_eq!(w.size, Window::FLOOR);
+        w.grow_if(true);
+        assert_eq!(w.size, 2 * Window::FLOOR);
+        w.grow_if(true);
+        assert_eq!(w.size, 25);
+        w.grow_if(true);
+        assert_eq!(w.size, 25);
+    }
+
+    /// A runtime built with the hooks counts the time its thread waits
+    /// (parked in the timer here) and not the time it computes.
+    fn measure<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> (Duration, Duration) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .on_thread_park(idle::parked)
+            .on_thread_unpark(idle::unparked)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let period = idle::Period::start();
+            work().await;
+            period.measure()
+        })
+    }
+
+    #[test]
+    fn idle_time_is_the_time_the_runtime_waited() {
+        let (parked, elapsed) = measure(|| tokio::time::sleep(Duration::from_millis(50)));
+        assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
+        assert!(parked * 2 > elapsed, "waited {elapsed:?} but parked only {parked:?}");
+        let (parked, elapsed) = measure(|| async {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(50) {
+                std::hint::black_box(0u64);
+            }
+        });
+        assert!(parked * 2 < elapsed, "busy {elapsed:?} but parked {parked:?}");
     }
 }
