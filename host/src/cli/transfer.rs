@@ -168,6 +168,8 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
     let mut set = tokio::task::JoinSet::new();
     let mut more = true;
     let mut period = idle::Period::start();
+    let tick = tokio::time::sleep_until(period.end());
+    tokio::pin!(tick);
     loop {
         while more && set.len() < window.size {
             let Some((i, (url, target))) = lock(&queue).next() else {
@@ -187,9 +189,10 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
                 Some(Ok(d)) => done.push(d),
                 Some(Err(e)) => return Err(format!("a transfer task failed: {e}")),
             },
-            () = tokio::time::sleep_until(period.end()), if may_grow => {
+            () = &mut tick, if may_grow => {
                 window.after(&period);
                 period = idle::Period::start();
+                tick.as_mut().reset(period.end());
             }
         }
     }
