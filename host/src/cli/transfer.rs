@@ -160,8 +160,8 @@ fn shard_count(jobs: usize, parallel_max: u32) -> usize {
 /// free: a transfer's future is large, and 1,000 of them waiting at once
 /// cost memory and page faults for nothing.
 ///
-/// How many run at once ramps up (see [`Window`]) unless `immediate`
-/// (--parallel-immediate).
+/// How many run at once ramps up (see [`Window`]) unless
+/// --parallel-immediate.
 async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(usize, u8)>, String> {
     let mut window = Window::new(parallel, ctx.args.parallel_immediate);
     let mut done = Vec::new();
