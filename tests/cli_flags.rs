@@ -601,6 +601,9 @@ fn connection_retry_and_resume_flags_match_curl() {
     let s = server();
     let big = n.file("big.bin");
     let sizes = "%{http_code} %{size_download}\\n";
+    let (big_url, index, text) = (n.http("/big.bin"), n.http("/index.html"), n.http("/chunked/text.txt"));
+    // Three bodies into three files, for the -Z cases.
+    let three_files = ["-o", "1", &big_url, "-o", "2", &index, "-o", "3", &text];
     check(vec![
         case(
             "several URLs reuse the connection",
@@ -625,40 +628,13 @@ fn connection_retry_and_resume_flags_match_curl() {
             "-Z",
             0,
             Out::Exact,
-            &[
-                "-s",
-                "-Z",
-                "--parallel-max",
-                "2",
-                "-o",
-                "1",
-                &n.http("/big.bin"),
-                "-o",
-                "2",
-                &n.http("/index.html"),
-                "-o",
-                "3",
-                &n.http("/chunked/text.txt"),
-            ],
+            &[&["-s", "-Z", "--parallel-max", "2"][..], &three_files].concat(),
         ),
         case(
             "-Z --parallel-immediate",
             0,
             Out::Exact,
-            &[
-                "-s",
-                "-Z",
-                "--parallel-immediate",
-                "-o",
-                "1",
-                &n.http("/big.bin"),
-                "-o",
-                "2",
-                &n.http("/index.html"),
-                "-o",
-                "3",
-                &n.http("/chunked/text.txt"),
-            ],
+            &[&["-s", "-Z", "--parallel-immediate"][..], &three_files].concat(),
         ),
         case(
             "--retry on 503",

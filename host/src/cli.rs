@@ -407,12 +407,7 @@ pub fn run(args: Args, early: EarlyRuntime) -> ExitCode {
     // One thread: a CLI run is mostly waiting, and cross-thread wake-ups
     // (the writer's flush task, the guest's fiber) cost more than a second
     // core gives back (bench/RESULTS.md).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .on_thread_park(transfer::idle::parked)
-        .on_thread_unpark(transfer::idle::unparked)
-        .build()
-    {
+    let runtime = match transfer::runtime(args.parallel) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wfetch: cannot start the async runtime: {e}");

@@ -100,11 +100,7 @@ pub(super) async fn run_all(args: Arc<Args>, setup: Arc<Setup>, show_errors: boo
             // closed with a `shutdown`) is dropped after the result is
             // sent, not before: the run's end need not wait for it.
             let keep = ctx.clone();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .on_thread_park(idle::parked)
-                .on_thread_unpark(idle::unparked)
-                .build();
+            let rt = runtime(true);
             let result = match &rt {
                 Ok(rt) => rt.block_on(run_shard(ctx, queue, per_shard)),
                 Err(e) => Err(format!("cannot start a runtime for parallel transfers: {e}")),
@@ -239,10 +235,20 @@ impl Window {
     }
 }
 
-/// How long this thread has been parked (idle), from its runtime's
-/// `on_thread_park` and `on_thread_unpark` hooks, which every runtime
-/// that runs `-Z` transfers installs.
-pub(super) mod idle {
+/// A single-threaded runtime; with `parallel` (one that runs `-Z`
+/// transfers), with the hooks that count its idle time ([`idle`]).
+pub(super) fn runtime(parallel: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if parallel {
+        builder.on_thread_park(idle::parked).on_thread_unpark(idle::unparked);
+    }
+    builder.build()
+}
+
+/// How long this thread has been parked (idle), from the hooks that
+/// [`runtime`] installs on a runtime that runs `-Z` transfers.
+mod idle {
     use std::cell::Cell;
     use std::time::Duration;
     use tokio::time::Instant;
@@ -265,7 +271,7 @@ pub(super) mod idle {
     }
 
     /// A stretch of time on this thread, from when it started.
-    pub(in super::super) struct Period {
+    pub(super) struct Period {
         start: Instant,
         parked: Duration,
     }
@@ -921,12 +927,7 @@ mod tests {
     /// A runtime built with the hooks counts the time its thread waits
     /// (parked in the timer here) and not the time it computes.
     fn measure<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> (Duration, Duration) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .on_thread_park(idle::parked)
-            .on_thread_unpark(idle::unparked)
-            .build()
-            .unwrap();
+        let rt = super::runtime(true).unwrap();
         rt.block_on(async {
             let period = idle::Period::start();
             work().await;
