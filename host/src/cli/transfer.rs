@@ -200,7 +200,7 @@ async fn run_shard(ctx: Arc<Ctx>, queue: Queue, parallel: usize) -> Result<Vec<(
 /// for more than half the time, up to the shard's share of
 /// --parallel-max. Against distant or slow servers the shard reaches its
 /// share within a few periods. Against a server that answers as fast as
-/// the shard can go, it stays at the floor: more transfers in flight
+/// the shard can go, it stays at or near the floor: more transfers in flight
 /// would do the same work spread over more instance slots, fiber stacks
 /// and connections, and their cache misses cost CPU (bench/RESULTS.md,
 /// session 11). curl's `-Z` likewise prefers waiting for a connection to
