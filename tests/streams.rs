@@ -779,6 +779,40 @@ async fn large_reads_over_tls_stop_at_n() {
     assert!(t.reader.at_eof());
 }
 
+/// TLS decrypts one record (16 KiB) at a time; a large read takes every
+/// record already received (tokio-rustls's read loop, through the
+/// read-ahead buffer), not just the first, so that a bulk body crosses
+/// to the sink in few pieces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_tls_read_takes_every_record_already_received() {
+    let mut t = tls_with(options(), &[]).await;
+    let data = pseudo_random(200 * 1024, 11);
+    let payload = data.clone();
+    let mut peer = t.peer;
+    let sender = tokio::spawn(async move {
+        peer.write_all(&payload).await.unwrap();
+        peer.flush().await.unwrap();
+        peer
+    });
+    // Let the records arrive: loopback's receive window takes 64 KiB or
+    // more before the sender has to wait for us.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = within("read(n)", t.reader.read(1 << 20)).await.expect("read(n)");
+    assert!(
+        first.len() > 2 * 16 * 1024,
+        "one large read took only {} bytes (one record is 16 KiB)",
+        first.len()
+    );
+    let mut got = first;
+    while got.len() < data.len() {
+        let piece = within("read(n)", t.reader.read(1 << 20)).await.expect("read(n)");
+        assert!(!piece.is_empty());
+        got.extend_from_slice(&piece);
+    }
+    assert!(got == data, "the bytes were lost or reordered");
+    within("the peer's write", sender).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_read_returns_what_arrived_and_empty_only_at_eof() {
     let mut t = tcp(options()).await;

@@ -6,7 +6,8 @@
 //!   fetch, and the host side of the WIT imports.
 //! - [`streams`]: asyncio-like StreamReader / StreamWriter over tokio.
 //! - [`net`]: opening connections (policy, resolution, TCP, TLS).
-//! - [`tls`]: rustls configuration, certificate facts.
+//! - [`tls`]: rustls configuration, certificate facts; [`readahead`]: the
+//!   read-ahead buffer under a TLS session.
 //! - [`policy`]: what a guest may connect to.
 //! - [`limits`]: what a guest instance may consume, and the accounting.
 //! - [`pool`]: kept-alive connections, per-fetch connection statistics.
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod net;
 pub mod policy;
 pub mod pool;
+pub mod readahead;
 pub mod sink;
 pub mod streams;
 pub mod tape;

@@ -97,7 +97,7 @@ async fn connect_live(
                 let mut config = (*cfg.tls.config()?).clone();
                 config.alpn_protocols = req.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
                 let stream = TlsConnector::from(Arc::new(config))
-                    .connect(name, tcp)
+                    .connect(name, crate::readahead::ReadAhead::new(tcp))
                     .await
                     .map_err(|e| match StreamError::from_io(&e) {
                         t @ StreamError::Tls { .. } => t,
