@@ -107,20 +107,30 @@ def timed(cmd, env=None):
     return dt, r.returncode
 
 
-def side_by_side(wcmd, ccmd, repeat, env, pick):
+def side_by_side(wcmd, ccmd, repeat, env, pick, before=None):
     """Run wfetch and curl alternately `repeat` times each (so a change in
     the machine's load hits both alike), wfetch first in even rounds and
     curl first in odd ones (the tool that runs first measured about 2 %
-    faster); `pick` (min or median) of each."""
+    faster); `pick` (min or median) of each. `before`, if given, runs
+    untimed before every run."""
     w, c = [], []
     for i in range(repeat):
-        if i % 2:
-            c.append(timed(ccmd)[0])
-            w.append(timed(wcmd, env)[0])
-        else:
-            w.append(timed(wcmd, env)[0])
-            c.append(timed(ccmd)[0])
+        order = [(ccmd, None, c), (wcmd, env, w)] if i % 2 else [(wcmd, env, w), (ccmd, None, c)]
+        for cmd, e, into in order:
+            if before:
+                before()
+            into.append(timed(cmd, e)[0])
     return pick(w), pick(c)
+
+
+def settle_disk(path=None):
+    """Remove `path` and wait until the kernel has written back what the
+    runs before wrote: a 1 GiB file still being flushed takes CPU from
+    whatever is timed next (the flusher threads ran under the HTTPS
+    figures that followed the HTTP -> file runs, session 12)."""
+    if path and os.path.exists(path):
+        os.remove(path)
+    os.sync()
 
 
 def peak_rss_mib(cmd, env=None):
@@ -153,7 +163,8 @@ def main():
         for scheme, port in (("http", http), ("https", https)):
             url = f"{scheme}://localhost:{port}/big.bin"
             for sink in ("/dev/null", out):
-                w, c = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env, min)
+                w, c = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env, min,
+                                    before=lambda: settle_disk(out))
                 name = f"{a.size >> 20} MiB {scheme.upper()} -> {'null' if sink == '/dev/null' else 'file'}"
                 rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{(mb / w) / (mb / c):.2f}x"))
         # The 1 GiB files written above are still being flushed to disk:
