@@ -813,6 +813,49 @@ async fn a_large_tls_read_takes_every_record_already_received() {
     within("the peer's write", sender).await.unwrap();
 }
 
+/// While a bulk body streams in, large reads raise the socket's receive
+/// low-water mark (fewer wake-ups); bytes that arrive below the mark are
+/// still returned after at most `LOWAT_WAIT`, not at the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_bulk_body_a_small_tail_is_not_held_back() {
+    for tls in [false, true] {
+        // The writer is kept: dropping it would close the connection.
+        let (mut reader, _writer, mut peer): (StreamReader, StreamWriter, Box<dyn AsyncWrite + Send + Unpin>) = if tls {
+            let t = tls_with(options(), &[]).await;
+            (t.reader, t.writer, Box::new(t.peer))
+        } else {
+            let t = tcp(options()).await;
+            (t.reader, t.writer, Box::new(t.peer))
+        };
+        let bulk = pseudo_random(8 * 1024 * 1024, 3);
+        let payload = bulk.clone();
+        let sender = tokio::spawn(async move {
+            peer.write_all(&payload).await.unwrap();
+            peer.flush().await.unwrap();
+            peer
+        });
+        let mut got = Vec::with_capacity(bulk.len());
+        while got.len() < bulk.len() {
+            let want = (bulk.len() - got.len()).min(1 << 20);
+            let piece = within("read(n)", reader.read(want as i64)).await.expect("read(n)");
+            assert!(!piece.is_empty());
+            got.extend_from_slice(&piece);
+        }
+        assert!(got == bulk, "tls {tls}: the bulk bytes were lost or reordered");
+        let mut peer = sender.await.unwrap();
+        // The peer stays open and sends a few bytes: far below the mark.
+        let (tail, ()) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(2), reader.read(1 << 20)),
+            async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                send(&mut peer, b"tail").await;
+            }
+        );
+        let tail = tail.unwrap_or_else(|_| panic!("tls {tls}: the tail was held back (the idle timeout is 5 s)"));
+        assert_eq!(tail, ok(b"tail"), "tls {tls}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_read_returns_what_arrived_and_empty_only_at_eof() {
     let mut t = tcp(options()).await;

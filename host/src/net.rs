@@ -82,6 +82,7 @@ async fn connect_live(
         let _ = tcp.set_nodelay(true);
         let peer = tcp.peer_addr().map_err(|e| StreamError::from_io(&e))?;
         let local = tcp.local_addr().map_err(|e| StreamError::from_io(&e))?;
+        let socket = Some(std::os::fd::AsRawFd::as_raw_fd(&tcp));
         match tls {
             None => {
                 let (r, w) = tcp.into_split();
@@ -90,6 +91,7 @@ async fn connect_live(
                     write: Box::new(w),
                     info: Arc::new(ConnInfo { peer, local, tls: None }),
                     can_write_eof: true,
+                    socket,
                 })
             }
             Some(req) => {
@@ -134,6 +136,7 @@ async fn connect_live(
                         tls: Some(info),
                     }),
                     can_write_eof: false,
+                    socket,
                 })
             }
         }

@@ -332,6 +332,7 @@ impl Recorder {
             }),
             info: c.info,
             can_write_eof: c.can_write_eof,
+            socket: c.socket,
         })
     }
 }
@@ -591,6 +592,7 @@ impl Replayer {
                         tls: tls_info,
                     }),
                     can_write_eof,
+                    socket: None,
                 })
             }
         }
