@@ -80,6 +80,7 @@ impl Pool {
         slot: Arc<ConnSlot>,
     ) -> bool {
         let (closing, unsent, drained) = (writer.is_closing(), writer.buffered(), writer.drain().await);
+        reader.reset_lowat();
         let (unread, eof) = (reader.buffered(), reader.at_eof());
         if closing || unsent > 0 || drained.is_err() || unread > 0 || eof {
             tracing::debug!(

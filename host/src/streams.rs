@@ -47,11 +47,20 @@ pub const DIRECT_READ_MAX: usize = 1024 * 1024;
 /// bulk body streams in: the kernel wakes the reader once this much has
 /// arrived instead of at every packet (every TLS record), unless
 /// [`LOWAT_WAIT`] passes first. Fewer wake-ups for the server to send
-/// and for us to take: see bench/RESULTS.md, session 12.
+/// and for us to take: see bench/RESULTS.md, session 12. Never set
+/// above what the read asked for (less one partial record over TLS), so a
+/// body's tail asked for exactly wakes the reader once it is all there.
 pub const BULK_LOWAT: usize = 128 * 1024;
 /// The longest a raised low-water mark holds back bytes that arrived:
 /// then the mark goes back to one byte and the read returns what came.
 pub const LOWAT_WAIT: Duration = Duration::from_millis(1);
+/// No mark below this: too few wake-ups saved for the system call.
+const LOWAT_MIN: usize = 32 * 1024;
+/// The most of a body that can sit in a TLS session's buffers, outside
+/// the socket, when the reader waits on it: one partial record (rustls's
+/// receive buffer holds at most 16 KiB + 2 KiB + 5 bytes; the read-ahead
+/// buffer is empty whenever the socket is read).
+const TLS_HELD_MAX: usize = 20 * 1024;
 
 /// Set a socket's receive low-water mark; false if the kernel refused.
 fn set_lowat(fd: std::os::fd::RawFd, bytes: usize) -> bool {
@@ -349,7 +358,7 @@ pub fn open(conn: Connection, opts: StreamOptions, counters: Arc<Counters>) -> (
         timeouts: opts.timeouts,
         idle_timer: None,
         socket: conn.socket,
-        lowat: false,
+        lowat: 1,
         lowat_timer: None,
         bulk: false,
         info: conn.info.clone(),
@@ -471,12 +480,13 @@ pub struct StreamReader {
     idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The socket, for its receive low-water mark (`SO_RCVLOWAT`).
     socket: Option<std::os::fd::RawFd>,
-    /// Whether the socket's low-water mark is raised to [`BULK_LOWAT`].
-    lowat: bool,
+    /// The socket's receive low-water mark now (1: the kernel's default).
+    lowat: usize,
     /// How long a raised mark may hold back what has arrived.
     lowat_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The last direct read took at least [`BULK_LOWAT`] bytes: the
-    /// stream is a bulk body arriving faster than it is read.
+    /// stream is a bulk body arriving faster than it is read, and the
+    /// next direct read raises the mark.
     bulk: bool,
     info: Arc<ConnInfo>,
     counters: Arc<Counters>,
@@ -502,6 +512,22 @@ impl StreamReader {
     /// the reader keeps for its connection.
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// Put the socket's receive low-water mark back to one byte (a
+    /// connection going idle in the pool: bytes a server sends then are
+    /// seen by the pool's checks at once).
+    pub(crate) fn reset_lowat(&mut self) {
+        let (Some(fd), true) = (self.socket, self.lowat > 1) else {
+            return;
+        };
+        // The read half holds the socket open while the mark is set.
+        if let Some(io) = self.link.take_read() {
+            if set_lowat(fd, 1) {
+                self.lowat = 1;
+            }
+            self.link.put_read(io);
+        }
     }
 
     /// The writer closed the connection: EOF after the buffered data.
@@ -612,9 +638,27 @@ impl StreamReader {
         // mark; any other read (a head, a chunk line) puts it back first.
         let is_direct = direct.is_some();
         if let Some(fd) = self.socket {
-            let raise = is_direct && self.bulk;
-            if raise != self.lowat && set_lowat(fd, if raise { BULK_LOWAT } else { 1 }) {
-                self.lowat = raise;
+            let mark = match &direct {
+                Some(v) if self.bulk => {
+                    // No more than the socket is sure to get if the peer
+                    // sends what was asked (a body's tail is not held
+                    // back): all of it over TCP, since the buffer is
+                    // empty; over TLS, less a partial record.
+                    let asked = v.capacity() - v.len();
+                    let sure = if self.info.tls.is_some() {
+                        asked.saturating_sub(TLS_HELD_MAX)
+                    } else {
+                        asked
+                    };
+                    match sure.min(BULK_LOWAT) {
+                        m if m >= LOWAT_MIN => m,
+                        _ => 1,
+                    }
+                }
+                _ => 1,
+            };
+            if mark != self.lowat && set_lowat(fd, mark) {
+                self.lowat = mark;
             }
         }
         let dst: &mut (dyn bytes::BufMut + Send) = match direct {
@@ -639,7 +683,7 @@ impl StreamReader {
             None => self.idle_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
         // A raised mark holds back what arrived for at most LOWAT_WAIT.
-        let mut lowat_timer = if self.lowat {
+        let mut lowat_timer = if self.lowat > 1 {
             let t = self
                 .lowat_timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep(LOWAT_WAIT)));
@@ -675,7 +719,7 @@ impl StreamReader {
             }
         };
         if lowered {
-            self.lowat = false;
+            self.lowat = 1;
         }
         if is_direct {
             // Bulk while each direct read takes a mark's worth or more.
@@ -1302,7 +1346,102 @@ fn fail(shared: &WriterShared, link: &Link, err: StreamError) {
 
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// The kernel's receive low-water mark of a socket.
+    fn lowat_of(fd: std::os::fd::RawFd) -> libc::c_int {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `fd` is open for the duration of the test; v and len
+        // are valid for writes of their sizes.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0, "getsockopt");
+        v
+    }
+
+    /// Bulk reads raise the mark to BULK_LOWAT; a read asking for less
+    /// (a body's tail) sets no more than it asks; a head read and the
+    /// pool's reset put it back to one byte.
+    #[tokio::test]
+    async fn the_low_water_mark_follows_the_reads() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (client, mut peer) = (client.expect("connect"), accepted.expect("accept").0);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&client);
+        let info = Arc::new(ConnInfo {
+            peer: addr,
+            local: client.local_addr().expect("local"),
+            tls: None,
+        });
+        let (r, w) = client.into_split();
+        let conn = Connection {
+            read: Box::new(r),
+            write: Box::new(w),
+            info,
+            can_write_eof: true,
+            socket: Some(fd),
+        };
+        let (mut reader, _writer) = open(conn, StreamOptions::default(), Arc::new(Counters::default()));
+        assert_eq!(lowat_of(fd), 1);
+        // 4 MiB, written while we read.
+        let sender = tokio::spawn(async move {
+            peer.write_all(&vec![b'x'; 4 << 20]).await.expect("write");
+            peer
+        });
+        let mut got = 0;
+        let mut raised = false;
+        while got < 4 << 20 {
+            let n = reader
+                .read(((4 << 20) - got).min(1 << 20) as i64)
+                .await
+                .expect("read")
+                .len();
+            got += n;
+            let mark = lowat_of(fd);
+            assert!(mark == 1 || mark as usize <= BULK_LOWAT, "mark {mark}");
+            raised |= mark as usize == BULK_LOWAT;
+        }
+        assert!(raised, "4 MiB of bulk reads never raised the mark");
+        // A head that has to be waited for: the mark goes back first.
+        let mut peer = sender.await.expect("sender");
+        let newline = [b"\n".to_vec()];
+        let (line, mut peer) = tokio::join!(reader.readuntil(&newline), async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            peer.write_all(b"next\n").await.expect("write");
+            peer
+        });
+        assert_eq!(line.expect("line"), b"next\n");
+        assert_eq!(lowat_of(fd), 1, "a head read puts the mark back");
+        // A body's tail of 100 KiB, asked for exactly: the mark is what
+        // is asked, not BULK_LOWAT, so the tail is not held back.
+        reader.bulk = true;
+        let tail = tokio::spawn(async move {
+            peer.write_all(&vec![b'y'; 100 * 1024]).await.expect("write");
+            peer
+        });
+        let first = reader.read(100 * 1024).await.expect("read").len();
+        assert_eq!(lowat_of(fd), 100 * 1024);
+        let mut got = first;
+        while got < 100 * 1024 {
+            got += reader.read((100 * 1024 - got) as i64).await.expect("read").len();
+        }
+        let _peer = tail.await.expect("tail");
+        // The pool's reset.
+        assert!(set_lowat(fd, BULK_LOWAT));
+        reader.lowat = BULK_LOWAT;
+        reader.reset_lowat();
+        assert_eq!(lowat_of(fd), 1);
+    }
 
     #[test]
     fn find_agrees_with_a_plain_search() {
