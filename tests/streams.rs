@@ -126,6 +126,16 @@ async fn send(peer: &mut (impl AsyncWrite + Unpin), data: &[u8]) {
     peer.flush().await.expect("peer flush");
 }
 
+/// Write all of `data` from the peer in a task while the test reads;
+/// the task gives the peer back.
+fn spawn_send<P: AsyncWrite + Unpin + Send + 'static>(mut peer: P, data: Vec<u8>) -> tokio::task::JoinHandle<P> {
+    tokio::spawn(async move {
+        peer.write_all(&data).await.unwrap();
+        peer.flush().await.unwrap();
+        peer
+    })
+}
+
 /// Everything the peer receives until EOF.
 async fn peer_read_to_end(peer: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     let mut out = Vec::new();
@@ -746,12 +756,7 @@ async fn large_reads_go_straight_to_the_caller_and_stop_at_n() {
     let data = body_then_marker();
     let split = data.len() - 50_003;
     let mut t = tcp(options()).await;
-    let payload = data.clone();
-    let mut peer = t.peer;
-    let sender = tokio::spawn(async move {
-        peer.write_all(&payload).await.unwrap();
-        peer
-    });
+    let sender = spawn_send(t.peer, data.clone());
     large_reads_stop_at_n(&mut t.reader, &data, split).await;
     assert_eq!(t.counters.read.load(Ordering::Relaxed), data.len() as u64);
     // The connection is intact: the peer is still there and answers.
@@ -765,13 +770,7 @@ async fn large_reads_over_tls_stop_at_n() {
     let data = body_then_marker();
     let split = data.len() - 40_001;
     let mut t = tls_with(options(), &[]).await;
-    let payload = data.clone();
-    let mut peer = t.peer;
-    let sender = tokio::spawn(async move {
-        peer.write_all(&payload).await.unwrap();
-        peer.flush().await.unwrap();
-        peer
-    });
+    let sender = spawn_send(t.peer, data.clone());
     large_reads_stop_at_n(&mut t.reader, &data, split).await;
     let mut peer = sender.await.unwrap();
     peer.shutdown().await.unwrap();
@@ -787,13 +786,7 @@ async fn large_reads_over_tls_stop_at_n() {
 async fn a_large_tls_read_takes_every_record_already_received() {
     let mut t = tls_with(options(), &[]).await;
     let data = pseudo_random(200 * 1024, 11);
-    let payload = data.clone();
-    let mut peer = t.peer;
-    let sender = tokio::spawn(async move {
-        peer.write_all(&payload).await.unwrap();
-        peer.flush().await.unwrap();
-        peer
-    });
+    let sender = spawn_send(t.peer, data.clone());
     // Let the records arrive: loopback's receive window takes 64 KiB or
     // more before the sender has to wait for us.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -820,7 +813,7 @@ async fn a_large_tls_read_takes_every_record_already_received() {
 async fn after_a_bulk_body_a_small_tail_is_not_held_back() {
     for tls in [false, true] {
         // The writer is kept: dropping it would close the connection.
-        let (mut reader, _writer, mut peer): (StreamReader, StreamWriter, Box<dyn AsyncWrite + Send + Unpin>) = if tls {
+        let (mut reader, _writer, peer): (StreamReader, StreamWriter, Box<dyn AsyncWrite + Send + Unpin>) = if tls {
             let t = tls_with(options(), &[]).await;
             (t.reader, t.writer, Box::new(t.peer))
         } else {
@@ -828,12 +821,7 @@ async fn after_a_bulk_body_a_small_tail_is_not_held_back() {
             (t.reader, t.writer, Box::new(t.peer))
         };
         let bulk = pseudo_random(8 * 1024 * 1024, 3);
-        let payload = bulk.clone();
-        let sender = tokio::spawn(async move {
-            peer.write_all(&payload).await.unwrap();
-            peer.flush().await.unwrap();
-            peer
-        });
+        let sender = spawn_send(peer, bulk.clone());
         let mut got = Vec::with_capacity(bulk.len());
         while got.len() < bulk.len() {
             let want = (bulk.len() - got.len()).min(1 << 20);

@@ -49,11 +49,6 @@ impl<T> ReadAhead<T> {
         }
     }
 
-    /// The transport.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
-
     /// Whether the buffer has been made (the connection streams).
     pub fn is_reading_ahead(&self) -> bool {
         !self.buf.is_empty()
