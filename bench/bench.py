@@ -12,6 +12,9 @@ with openssl), then measures and prints one table:
   3. N small files in one call, sequential and with -Z --parallel-max 50
      (median of 5 x --repeat alternating runs; --repeat is 7 by default)
   4. N concurrent fetches in one process (-Z --parallel-immediate): peak RSS
+Every ratio is the median of the paired ratios, one per round of
+alternating runs (a change in the machine's speed between rounds cancels
+out of it).
 It asserts nothing: figures are printed, never judged (CI runs it tiny).
 """
 import argparse
@@ -125,10 +128,14 @@ def runs_side_by_side(wcmd, ccmd, repeat, env, before=None):
     return w, c
 
 
-def side_by_side(wcmd, ccmd, repeat, env, pick, before=None):
-    """[`runs_side_by_side`], then `pick` (min or median) of each."""
+def side_by_side(wcmd, ccmd, repeat, env, before=None):
+    """[`runs_side_by_side`], then the median time of each tool and the
+    median of the paired ratios (curl's time / wfetch's, one per round:
+    the two runs of a round are seconds apart, so a change in the
+    machine's speed between rounds, which moved both tools by up to 30 %
+    over HTTPS, cancels out of each ratio; session 13)."""
     w, c = runs_side_by_side(wcmd, ccmd, repeat, env, before)
-    return pick(w), pick(c)
+    return statistics.median(w), statistics.median(c), statistics.median(y / x for x, y in zip(w, c)), (w, c)
 
 
 def settle_disk(path=None):
@@ -171,17 +178,16 @@ def main():
         for scheme, port in (("http", http), ("https", https)):
             url = f"{scheme}://localhost:{port}/big.bin"
             for sink in ("/dev/null", out):
-                # The median, not the best: over HTTPS nginx saturates its
-                # core and sets the pace of either tool, and its speed
-                # swings by +-20 % from run to run; the best of a few runs
-                # tells which tool happened to run in nginx's fastest
-                # moment (bench/RESULTS.md, session 13). The best is
-                # printed too.
-                ws, cs = runs_side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env,
-                                           before=lambda: settle_disk(out))
-                w, c = statistics.median(ws), statistics.median(cs)
+                # Medians and paired ratios, not the best runs: over HTTPS
+                # nginx saturates its core and sets the pace of either
+                # tool, its speed swings by +-20 % from run to run, and the
+                # best of a few runs told which tool happened to run in
+                # nginx's fastest moment (bench/RESULTS.md, session 13).
+                # The ratio of the best runs is printed beside it.
+                w, c, ratio, (ws, cs) = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env,
+                                                     before=lambda: settle_disk(out))
                 name = f"{a.size >> 20} MiB {scheme.upper()} -> {'null' if sink == '/dev/null' else 'file'}"
-                rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{c / w:.2f}x",
+                rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{ratio:.2f}x",
                              f"{min(cs) / min(ws):.2f}x"))
         # The 1 GiB files written above are still being flushed to disk:
         # let that finish before timing the small fetches, so that the
@@ -190,9 +196,8 @@ def main():
             os.remove(out)
         os.sync()
         one = f"http://127.0.0.1:{http}/one.txt"
-        w, c = side_by_side(W + ["-o", "/dev/null", one], C + ["-o", "/dev/null", one], a.repeat * 4, env,
-                            statistics.median)
-        rows.append(("warm start, one small fetch", f"{w * 1000:.1f} ms", f"{c * 1000:.1f} ms", f"{w / c:.2f}x time"))
+        w, c, ratio, _ = side_by_side(W + ["-o", "/dev/null", one], C + ["-o", "/dev/null", one], a.repeat * 4, env)
+        rows.append(("warm start, one small fetch", f"{w * 1000:.1f} ms", f"{c * 1000:.1f} ms", f"{1 / ratio:.2f}x time"))
         urls = [f"http://127.0.0.1:{http}/small/{i}.txt" for i in range(a.small)]
         for label, extra in (("sequential", []), ("-Z --parallel-max 50", ["-Z", "--parallel-max", "50"])):
             wcmd = W + extra
@@ -203,9 +208,9 @@ def main():
             # A run takes a tenth of a second and swings with the machine's
             # load: the median of many alternating runs is steadier than
             # the best of a few.
-            w, c = side_by_side(wcmd, ccmd, max(1, a.repeat * 5), env, statistics.median)
+            w, c, ratio, _ = side_by_side(wcmd, ccmd, max(1, a.repeat * 5), env)
             rows.append((f"{a.small} small files, {label}", f"{a.small / w:.0f} req/s", f"{a.small / c:.0f} req/s",
-                         f"{(a.small / w) / (a.small / c):.2f}x"))
+                         f"{ratio:.2f}x"))
         # --parallel-immediate: as many in flight as the flags allow (by
         # default a -Z thread of wfetch ramps up only while servers keep it
         # waiting, and curl waits for connections to reuse).
