@@ -112,12 +112,12 @@ def timed(cmd, env=None):
     return dt, r.returncode
 
 
-def runs_side_by_side(wcmd, ccmd, repeat, env, before=None):
+def side_by_side(wcmd, ccmd, repeat, env, before=None):
     """Run wfetch and curl alternately `repeat` times each (so a change in
     the machine's load hits both alike), wfetch first in even rounds and
     curl first in odd ones (the tool that runs first measured about 2 %
-    faster); the times of each. `before`, if given, runs untimed before
-    every run."""
+    faster); the times of each, in round order. `before`, if given, runs
+    untimed before every run."""
     w, c = [], []
     for i in range(repeat):
         order = [(ccmd, None, c), (wcmd, env, w)] if i % 2 else [(wcmd, env, w), (ccmd, None, c)]
@@ -128,14 +128,12 @@ def runs_side_by_side(wcmd, ccmd, repeat, env, before=None):
     return w, c
 
 
-def side_by_side(wcmd, ccmd, repeat, env, before=None):
-    """[`runs_side_by_side`], then the median time of each tool and the
-    median of the paired ratios (curl's time / wfetch's, one per round:
-    the two runs of a round are seconds apart, so a change in the
-    machine's speed between rounds, which moved both tools by up to 30 %
-    over HTTPS, cancels out of each ratio; session 13)."""
-    w, c = runs_side_by_side(wcmd, ccmd, repeat, env, before)
-    return statistics.median(w), statistics.median(c), statistics.median(y / x for x, y in zip(w, c)), (w, c)
+def paired(num, den):
+    """The median of the paired ratios num[i] / den[i], one per round: the
+    two runs of a round are seconds apart, so a change in the machine's
+    speed between rounds (it moved both tools by up to 30 % over HTTPS,
+    session 13) cancels out of each ratio."""
+    return statistics.median(x / y for x, y in zip(num, den))
 
 
 def settle_disk(path=None):
@@ -184,11 +182,11 @@ def main():
                 # best of a few runs told which tool happened to run in
                 # nginx's fastest moment (bench/RESULTS.md, session 13).
                 # The ratio of the best runs is printed beside it.
-                w, c, ratio, (ws, cs) = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env,
-                                                     before=lambda: settle_disk(out))
+                w, c = side_by_side(W + ["-o", sink, url], C + ["-o", sink, url], a.repeat, env,
+                                    before=lambda: settle_disk(out))
                 name = f"{a.size >> 20} MiB {scheme.upper()} -> {'null' if sink == '/dev/null' else 'file'}"
-                rows.append((name, f"{mb / w:.0f} MB/s", f"{mb / c:.0f} MB/s", f"{ratio:.2f}x",
-                             f"{min(cs) / min(ws):.2f}x"))
+                rows.append((name, f"{mb / statistics.median(w):.0f} MB/s", f"{mb / statistics.median(c):.0f} MB/s",
+                             f"{paired(c, w):.2f}x", f"{min(c) / min(w):.2f}x"))
         # The 1 GiB files written above are still being flushed to disk:
         # let that finish before timing the small fetches, so that the
         # kernel's writeback does not take CPU from them.
@@ -196,8 +194,9 @@ def main():
             os.remove(out)
         os.sync()
         one = f"http://127.0.0.1:{http}/one.txt"
-        w, c, ratio, _ = side_by_side(W + ["-o", "/dev/null", one], C + ["-o", "/dev/null", one], a.repeat * 4, env)
-        rows.append(("warm start, one small fetch", f"{w * 1000:.1f} ms", f"{c * 1000:.1f} ms", f"{1 / ratio:.2f}x time"))
+        w, c = side_by_side(W + ["-o", "/dev/null", one], C + ["-o", "/dev/null", one], a.repeat * 4, env)
+        rows.append(("warm start, one small fetch", f"{statistics.median(w) * 1000:.1f} ms",
+                     f"{statistics.median(c) * 1000:.1f} ms", f"{paired(w, c):.2f}x time", ""))
         urls = [f"http://127.0.0.1:{http}/small/{i}.txt" for i in range(a.small)]
         for label, extra in (("sequential", []), ("-Z --parallel-max 50", ["-Z", "--parallel-max", "50"])):
             wcmd = W + extra
@@ -208,9 +207,9 @@ def main():
             # A run takes a tenth of a second and swings with the machine's
             # load: the median of many alternating runs is steadier than
             # the best of a few.
-            w, c, ratio, _ = side_by_side(wcmd, ccmd, max(1, a.repeat * 5), env)
-            rows.append((f"{a.small} small files, {label}", f"{a.small / w:.0f} req/s", f"{a.small / c:.0f} req/s",
-                         f"{ratio:.2f}x"))
+            w, c = side_by_side(wcmd, ccmd, max(1, a.repeat * 5), env)
+            rows.append((f"{a.small} small files, {label}", f"{a.small / statistics.median(w):.0f} req/s",
+                         f"{a.small / statistics.median(c):.0f} req/s", f"{paired(c, w):.2f}x", ""))
         # --parallel-immediate: as many in flight as the flags allow (by
         # default a -Z thread of wfetch ramps up only while servers keep it
         # waiting, and curl waits for connections to reuse).
@@ -222,7 +221,7 @@ def main():
             ccmd += ["-o", "/dev/null", u]
         w = peak_rss_mib(wcmd, env)
         c = peak_rss_mib(ccmd)
-        rows.append((f"{a.small} concurrent fetches, peak RSS", f"{w:.1f} MiB", f"{c:.1f} MiB", "target <= 64 MiB"))
+        rows.append((f"{a.small} concurrent fetches, peak RSS", f"{w:.1f} MiB", f"{c:.1f} MiB", "target <= 64 MiB", ""))
     finally:
         proc.terminate()
         proc.wait()
@@ -230,8 +229,7 @@ def main():
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'wfetch':>12}  {'curl':>12}  {'ratio':>16}  {'best-run ratio':>14}")
     for r in rows:
-        best = r[4] if len(r) > 4 else ""
-        print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>12}  {r[3]:>16}  {best:>14}")
+        print(f"{r[0]:<{width}}  {r[1]:>12}  {r[2]:>12}  {r[3]:>16}  {r[4]:>14}")
 
 
 if __name__ == "__main__":
